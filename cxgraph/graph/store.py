@@ -1,0 +1,336 @@
+"""``GraphStore``: the one way cxgraph reads and writes Neo4j.
+
+- ``apply_schema()`` runs ``schema/neo4j/NNN_*.cypher`` in order (every statement
+  is ``IF NOT EXISTS``) and records each file as ``(:SchemaMigration {version,
+  name, sha256})``; the highest version is the applied schema version.
+- ``write_batches(query, rows)`` sends ``rows`` in batches of ``batch_size`` to a
+  query that starts ``UNWIND $rows AS row`` and MERGEs on unique keys, so a
+  re-run changes nothing.
+- ``read(query, params)`` runs a read with a server-side transaction timeout.
+- ``analyst(query, params)`` is the read-only entry for people: the query is
+  planned first (``EXPLAIN``) and refused unless it only reads, then run in a
+  READ-mode transaction with a timeout, so a write fails twice over.
+
+Every driver error is re-raised as ``GraphError`` carrying the query text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import neo4j
+import neo4j.exceptions
+import neo4j.graph
+import neo4j.spatial
+
+from cxgraph.errors import GraphError
+from cxgraph.graph.connection import ConnectionLike, open_driver
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_DIR = REPO_ROOT / "schema" / "neo4j"
+_SCHEMA_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.cypher$")
+
+
+@dataclass(frozen=True)
+class SchemaFile:
+    version: int
+    name: str
+    path: Path
+    sha256: str
+    statements: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Columns and rows of a read; values are plain Python (see ``plain``)."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+
+def schema_files(schema_dir: Path | None = None) -> list[SchemaFile]:
+    """The schema files in apply order; statements split on ``;`` at line ends."""
+    schema_dir = Path(schema_dir or SCHEMA_DIR)
+    files = []
+    for path in sorted(schema_dir.glob("*.cypher")):
+        m = _SCHEMA_FILE.match(path.name)
+        if not m:
+            raise GraphError(f"{path}: schema files are named NNN_words.cypher, "
+                             "e.g. 005_regions.cypher")
+        text = path.read_text()
+        files.append(SchemaFile(int(m.group(1)), path.stem, path,
+                                hashlib.sha256(text.encode()).hexdigest(), split_statements(text)))
+    versions = [f.version for f in files]
+    if len(set(versions)) != len(versions):
+        raise GraphError(f"{schema_dir}: two schema files share a number: {versions}")
+    if not files:
+        raise GraphError(f"no schema files (NNN_*.cypher) in {schema_dir}")
+    return files
+
+
+def split_statements(text: str) -> tuple[str, ...]:
+    """Cypher statements of a file: ``//`` comment lines dropped, split on a final ``;``."""
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("//")]
+    out, cur = [], []
+    for ln in lines:
+        cur.append(ln)
+        if ln.rstrip().endswith(";"):
+            stmt = "\n".join(cur).strip().rstrip(";").strip()
+            if stmt:
+                out.append(stmt)
+            cur = []
+    rest = "\n".join(cur).strip()
+    if rest:
+        out.append(rest)
+    return tuple(out)
+
+
+def plain(value: Any) -> Any:
+    """Driver values as plain Python: nodes/relationships as property dicts (with
+    ``_labels`` / ``_type``), points as ``[x, y, z]`` (neuPrint order), paths as lists."""
+    if isinstance(value, neo4j.graph.Node):
+        return {"_labels": sorted(value.labels), **{k: plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Relationship):
+        return {"_type": value.type, **{k: plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Path):
+        return [plain(n) for n in value.nodes]
+    if isinstance(value, neo4j.spatial.Point):
+        return list(value)
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if hasattr(value, "iso_format"):  # neo4j.time types
+        return value.iso_format()
+    return value
+
+
+def batched(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
+    batch: list[Mapping[str, Any]] = []
+    for r in rows:
+        batch.append(r)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class GraphStore:
+    """A Neo4j database seen through cxgraph.
+
+    >>> store = GraphStore(conn)                      # doctest: +SKIP
+    >>> store.apply_schema()                          # doctest: +SKIP
+    >>> store.read("MATCH (n:Neuron) RETURN count(n) AS n").rows   # doctest: +SKIP
+    [[0]]
+    """
+
+    def __init__(
+        self,
+        conn: ConnectionLike,
+        database: str = "neo4j",
+        batch_size: int = 5000,
+        query_timeout_s: float = 30.0,
+    ):
+        self.conn = conn
+        self.database = database
+        self.batch_size = int(batch_size)
+        self.query_timeout_s = float(query_timeout_s)
+        self.driver = open_driver(conn)
+
+    @classmethod
+    def for_workspace(cls, ws: Any, start: bool = True) -> GraphStore:
+        """The store of a workspace's Neo4j, with its ``[neo4j]`` batch size and timeout."""
+        from cxgraph.graph.connection import workspace_connection
+
+        p = ws.config["neo4j"]
+        return cls(workspace_connection(ws, start=start), batch_size=p.batch_size,
+                   query_timeout_s=p.query_timeout_s)
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- schema --------------------------------------------------------------
+    def apply_schema(self, schema_dir: Path | None = None) -> list[int]:
+        """Apply every schema file in order; return the versions newly recorded.
+
+        Statements are ``IF NOT EXISTS``, so applying twice changes nothing. A
+        file whose text changed after it was recorded is re-applied and its new
+        hash recorded, with a warning (add a new file instead of editing one).
+        """
+        files = schema_files(schema_dir)
+        recorded = {r["version"]: r["sha256"] for r in self.read(
+            "MATCH (m:SchemaMigration) RETURN m.version AS version, m.sha256 AS sha256"
+        ).records()}
+        new = []
+        for f in files:
+            if recorded.get(f.version) == f.sha256:
+                continue
+            if f.version in recorded:
+                log.warning("schema file %s changed after it was applied; re-applying", f.path.name)
+            for stmt in f.statements:
+                self._run_auto(stmt, {})
+            self.write(
+                "MERGE (m:SchemaMigration {version: $version}) "
+                "SET m.name = $name, m.sha256 = $sha256, m.appliedAt = datetime()",
+                {"version": f.version, "name": f.name, "sha256": f.sha256},
+            )
+            new.append(f.version)
+        self._run_auto("CALL db.awaitIndexes(300)", {})
+        if new:
+            log.info("applied graph schema files %s", new)
+        return new
+
+    def schema_version(self) -> int | None:
+        """The highest applied schema file number, or None on an empty database."""
+        rows = self.read("MATCH (m:SchemaMigration) RETURN max(m.version) AS v").rows
+        return rows[0][0] if rows else None
+
+    # --- writes --------------------------------------------------------------
+    def write(self, query: str, params: Mapping[str, Any] | None = None) -> dict[str, int]:
+        """One write transaction; returns the summary counters that are non-zero."""
+        def work(tx: neo4j.ManagedTransaction) -> dict[str, int]:
+            summary = tx.run(query, dict(params or {})).consume()
+            return {k: v for k, v in vars(summary.counters).items()
+                    if isinstance(v, int) and not isinstance(v, bool) and v}
+
+        try:
+            with self.driver.session(database=self.database) as s:
+                return s.execute_write(work)
+        except neo4j.exceptions.Neo4jError as e:
+            raise _graph_error(e, query) from e
+
+    def write_batches(
+        self,
+        query: str,
+        rows: Iterable[Mapping[str, Any]],
+        batch_size: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        what: str = "rows",
+    ) -> dict[str, int]:
+        """Run ``query`` (which begins ``UNWIND $rows AS row``) once per batch of rows.
+
+        ``params`` are passed to every batch beside ``rows``. Returns the summed
+        counters; each batch is its own transaction (retried on transient errors).
+        """
+        if "$rows" not in query:
+            raise GraphError(f"a batched write must UNWIND $rows; got:\n{query}")
+        total: dict[str, int] = {}
+        n = 0
+        t0 = time.perf_counter()
+        for batch in batched(rows, batch_size or self.batch_size):
+            counters = self.write(query, {**dict(params or {}), "rows": batch})
+            for k, v in counters.items():
+                total[k] = total.get(k, 0) + v
+            n += len(batch)
+        if n:
+            log.debug("wrote %d %s in %.2fs", n, what, time.perf_counter() - t0)
+        return total
+
+    def run_in_transactions(self, query: str, params: Mapping[str, Any] | None = None) -> None:
+        """An auto-commit query, for ``CALL { ... } IN TRANSACTIONS`` sweeps."""
+        self._run_auto(query, dict(params or {}))
+
+    def clear(self) -> None:
+        """Delete every node and relationship (the schema stays). For tests and benchmarks."""
+        self._run_auto(
+            "MATCH (n) WHERE NOT n:SchemaMigration "
+            "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS", {})
+
+    # --- reads ---------------------------------------------------------------
+    def read(
+        self,
+        query: str,
+        params: Mapping[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> QueryResult:
+        """A read in a READ-mode transaction with a server-side timeout."""
+        return self._read(query, dict(params or {}), timeout_s or self.query_timeout_s)
+
+    def analyst(
+        self,
+        query: str,
+        params: Mapping[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> QueryResult:
+        """The read-only entry for analysts: refuses anything but a pure read.
+
+        The query is planned with ``EXPLAIN`` and refused unless its type is
+        read-only (``r``); it then runs in a READ-mode transaction, which the
+        server also refuses to let write.
+        """
+        params = dict(params or {})
+        qtype = self.query_type(query, params)
+        if qtype != "r":
+            kind = {"rw": "reads and writes", "w": "writes", "s": "changes the schema"}.get(
+                qtype, f"has type {qtype!r}")
+            raise GraphError(
+                f"read-only Cypher: this query {kind}; only reads are allowed here "
+                f"(use `cxgraph load` to change the graph).\nquery: {query}"
+            )
+        return self._read(query, params, timeout_s or self.query_timeout_s)
+
+    def query_type(self, query: str, params: Mapping[str, Any] | None = None) -> str:
+        """The planner's query type: ``r``, ``rw``, ``w`` or ``s`` (schema)."""
+        text = query.lstrip()
+        if re.match(r"(?i)(explain|profile)\b", text):
+            raise GraphError(f"pass the query without EXPLAIN/PROFILE.\nquery: {query}")
+        try:
+            with self.driver.session(database=self.database,
+                                     default_access_mode=neo4j.READ_ACCESS) as s:
+                summary = s.run("EXPLAIN " + text, dict(params or {})).consume()
+        except neo4j.exceptions.Neo4jError as e:
+            raise _graph_error(e, query) from e
+        return str(summary.query_type)
+
+    def _read(self, query: str, params: dict[str, Any], timeout_s: float) -> QueryResult:
+        @neo4j.unit_of_work(timeout=timeout_s)
+        def work(tx: neo4j.ManagedTransaction) -> QueryResult:
+            res = tx.run(query, params)
+            cols = list(res.keys())
+            return QueryResult(cols, [[plain(v) for v in rec.values()] for rec in res])
+
+        try:
+            with self.driver.session(database=self.database,
+                                     default_access_mode=neo4j.READ_ACCESS) as s:
+                return s.execute_read(work)
+        except neo4j.exceptions.Neo4jError as e:
+            raise _graph_error(e, query, timeout_s) from e
+
+    def _run_auto(self, query: str, params: dict[str, Any]) -> None:
+        try:
+            with self.driver.session(database=self.database) as s:
+                s.run(query, params).consume()
+        except neo4j.exceptions.Neo4jError as e:
+            raise _graph_error(e, query) from e
+
+
+def _graph_error(e: neo4j.exceptions.Neo4jError, query: str,
+                 timeout_s: float | None = None) -> GraphError:
+    code = e.code or ""
+    if "TransactionTimedOut" in code or "Terminated" in code:
+        hint = (f"timed out after {timeout_s:g} s; narrow the query (fewer bodies, LIMIT) "
+                "or raise [neo4j] query_timeout_s / --timeout")
+    elif "AccessMode" in code or "WriteOnReadOnlyAccess" in code:
+        hint = "a write was attempted in a read-only transaction"
+    else:
+        hint = e.message or str(e)
+    return GraphError(f"{code}: {hint}\nquery: {query.strip()}")
