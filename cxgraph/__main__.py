@@ -1,0 +1,3 @@
+from cxgraph.cli import main
+
+main()

@@ -1,0 +1,29 @@
+"""``cxgraph init`` and ``cxgraph config``: create a workspace and show its parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cxgraph.config import Config
+from cxgraph.workspace import Workspace
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("init")
+    def init(
+        workspace: Path = typer.Argument(..., help="Directory to create."),
+        set_: list[str] = typer.Option([], "--set", help="Override a parameter: section.param=value"),
+    ) -> None:
+        """Create a workspace with every parameter at its default (see cxgraph.toml)."""
+        ws = Workspace.create(workspace, Config().with_overrides(set_))
+        typer.echo(f"workspace ready: {ws.root}")
+
+    @app.command("config")
+    def show_config(
+        workspace: Path = typer.Option(None, "--workspace", "-w", help="Workspace (default: defaults)."),
+    ) -> None:
+        """Print the full configuration (every section and parameter) as TOML."""
+        cfg = Workspace.open(workspace).config if workspace else Config()
+        typer.echo(cfg.to_toml())

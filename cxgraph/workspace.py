@@ -1,0 +1,180 @@
+"""The workspace: the one directory a run works in (a public contract).
+
+::
+
+    WS/
+      cxgraph.toml        every parameter of every stage ([workspace] holds the layout version)
+      volumes.zarr/       zarr v3 group: raw, aligned, affinities, supervoxels, segmentation, ...
+      tables/             Parquet: supervoxels, agglomeration, synapses, connections, quality, ...
+      provenance.duckdb   the provenance store (Parquet exports in tables/provenance/)
+      neo4j/              the managed Neo4j server's data, logs and password (mode 0600)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zarr
+
+from cxgraph.config import Config
+from cxgraph.errors import WorkspaceError
+
+LAYOUT_VERSION = 1
+
+
+class Workspace:
+    """A workspace directory. Use ``Workspace.create`` or ``Workspace.open``."""
+
+    def __init__(self, root: Path, config: Config):
+        self.root = Path(root).resolve()
+        self.config = config
+
+    # --- paths -------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.root / "cxgraph.toml"
+
+    @property
+    def zarr_path(self) -> Path:
+        return self.root / "volumes.zarr"
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.root / "tables"
+
+    @property
+    def provenance_path(self) -> Path:
+        return self.root / "provenance.duckdb"
+
+    @property
+    def neo4j_dir(self) -> Path:
+        return self.root / "neo4j"
+
+    def table_path(self, name: str) -> Path:
+        return self.tables_dir / f"{name}.parquet"
+
+    # --- lifecycle ---------------------------------------------------------
+    @classmethod
+    def create(cls, root: Path | str, config: Config | None = None) -> Workspace:
+        """Create (or reopen, when it exists) a workspace; writes ``cxgraph.toml``."""
+        root = Path(root)
+        if (root / "cxgraph.toml").exists():
+            ws = cls.open(root)
+            if config is not None:
+                ws.set_config(config)
+            return ws
+        root.mkdir(parents=True, exist_ok=True)
+        ws = cls(root, config or Config())
+        ws.tables_dir.mkdir(exist_ok=True)
+        zarr.open_group(str(ws.zarr_path), mode="a", zarr_format=3)
+        ws.set_config(ws.config)
+        return ws
+
+    @classmethod
+    def open(cls, root: Path | str) -> Workspace:
+        root = Path(root)
+        path = root / "cxgraph.toml"
+        if not path.exists():
+            raise WorkspaceError(
+                f"{root} is not a cxgraph workspace (no cxgraph.toml); "
+                f"create one with `cxgraph init {root}` or pass --workspace to a run"
+            )
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise WorkspaceError(f"{path}: not valid TOML ({e})") from e
+        version = data.get("workspace", {}).get("layout_version")
+        if version != LAYOUT_VERSION:
+            raise WorkspaceError(
+                f"{root} was written with workspace layout version {version!r}; this cxgraph "
+                f"reads version {LAYOUT_VERSION}. Use the cxgraph release that wrote it, or "
+                f"re-run the pipeline into a new workspace."
+            )
+        return cls(root, Config.from_dict(data, where=str(path)))
+
+    def set_config(self, config: Config) -> None:
+        """Replace the configuration and write it (atomically) to ``cxgraph.toml``."""
+        self.config = config
+        text = f"[workspace]\nlayout_version = {LAYOUT_VERSION}\n\n" + config.to_toml()
+        atomic_write_bytes(self.config_path, text.encode())
+
+    # --- volumes -------------------------------------------------------------
+    def volumes(self, mode: str = "a") -> zarr.Group:
+        return zarr.open_group(str(self.zarr_path), mode=mode, zarr_format=3)
+
+    def has_array(self, name: str) -> bool:
+        return (self.zarr_path / name / "zarr.json").exists()
+
+    def array(self, name: str, mode: str = "r") -> zarr.Array:
+        if not self.has_array(name):
+            raise WorkspaceError(
+                f"{self.zarr_path} has no array {name!r}; run the stage that writes it first"
+            )
+        return zarr.open_array(str(self.zarr_path / name), mode=mode)
+
+    def create_array(
+        self,
+        name: str,
+        shape: Sequence[int],
+        dtype: Any,
+        chunks: Sequence[int] | None = None,
+        voxel_size: Sequence[float] = (1.0, 1.0, 1.0),
+        offset: Sequence[float] = (0.0, 0.0, 0.0),
+        attrs: dict[str, Any] | None = None,
+        fill_value: Any = 0,
+    ) -> zarr.Array:
+        """(Re)create an array; ``voxel_size`` (nm) and ``offset`` (nm), z, y, x, go in attrs."""
+        chunks = tuple(chunks or self.config["blocks"].chunk_shape)
+        chunks = tuple(min(c, s) for c, s in zip(chunks, shape, strict=False)) + tuple(
+            chunks[len(shape) :]
+        )
+        arr = self.volumes().create_array(
+            name, shape=tuple(shape), dtype=np.dtype(dtype), chunks=chunks,
+            fill_value=fill_value, overwrite=True,
+        )
+        arr.attrs.update(
+            {"voxel_size": list(map(float, voxel_size)), "offset": list(map(float, offset)),
+             "axes": ["z", "y", "x"][-len(shape):] if len(shape) <= 3 else
+             ["c", "z", "y", "x"], **(attrs or {})}
+        )
+        return arr
+
+    # --- tables --------------------------------------------------------------
+    def write_table(self, name: str, table: pa.Table) -> Path:
+        """Write ``tables/<name>.parquet`` atomically (never half-written)."""
+        path = self.table_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+            pq.write_table(table, tmp.name)
+        os.replace(tmp.name, path)
+        return path
+
+    def read_table(self, name: str) -> pa.Table:
+        path = self.table_path(name)
+        if not path.exists():
+            raise WorkspaceError(f"{path} does not exist; run the stage that writes it first")
+        return pq.read_table(path)
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write a file by rename so readers never see it half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
