@@ -9,6 +9,7 @@ import typer
 
 from cxgraph import neo4j_server
 from cxgraph.commands._common import WorkspaceOpt, open_or_create
+from cxgraph.config import Neo4jParams
 
 
 def register(app: typer.Typer) -> None:
@@ -18,13 +19,13 @@ def register(app: typer.Typer) -> None:
 
     @group.command("install")
     def install(
-        workspace: Path = WorkspaceOpt,
+        version: str = typer.Option(Neo4jParams().version, help="Neo4j 5.26 patch release."),
         force: bool = typer.Option(False, help="Re-fetch even if the cache is complete."),
     ) -> None:
         """Fetch Neo4j Community + APOC from Maven Central into the cache (once)."""
-        ws = open_or_create(workspace)
-        home = neo4j_server.install(ws.config["neo4j"].version, force=force)
-        typer.echo(f"Neo4j {ws.config['neo4j'].version} installed in {home}")
+        home = neo4j_server.install(version, force=force)
+        java, major = neo4j_server.find_java()
+        typer.echo(f"Neo4j {version} + APOC in {home} (Java {major}: {java})")
 
     @group.command("start")
     def start(workspace: Path = WorkspaceOpt) -> None:

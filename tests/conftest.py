@@ -1,0 +1,27 @@
+"""Shared fixtures. Tests that touch the graph run against a real Neo4j server:
+the project-managed one (started once per test session), or the one named by
+NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD."""
+
+from __future__ import annotations
+
+import pytest
+
+from cxgraph.config import Neo4jParams
+from cxgraph.neo4j_server import Connection, ManagedServer, external_connection
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory) -> ManagedServer | None:
+    """The managed server of this test session (None when NEO4J_URI names another)."""
+    if external_connection(Neo4jParams()):
+        yield None
+        return
+    server = ManagedServer(tmp_path_factory.mktemp("neo4j"), Neo4jParams(heap_mb=768, pagecache_mb=256))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def neo4j_connection(neo4j_server) -> Connection:
+    return external_connection(Neo4jParams()) or neo4j_server.connection()
