@@ -19,6 +19,8 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "workspace",
     "neo4j",
+    "phantom",
+    "run",
 ]
 
 for _name in COMMAND_MODULES:

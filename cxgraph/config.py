@@ -55,10 +55,21 @@ class Neo4jParams(Params):
 
 def sections() -> dict[str, type[Params]]:
     """Every configuration section and its parameter class, in file order."""
+    from cxgraph.api.params import ApiParams
+    from cxgraph.graph.params import GraphParams
+    from pipeline.align.params import AlignParams
+    from pipeline.ingest import IngestParams
+    from pipeline.phantom.params import PhantomParams
+
     return {
         "blocks": BlockParams,
         "executor": ExecutorParams,
         "neo4j": Neo4jParams,
+        "graph": GraphParams,
+        "phantom": PhantomParams,
+        "api": ApiParams,
+        "ingest": IngestParams,
+        "align": AlignParams,
     }
 
 
