@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "neo4j",
     "phantom",
     "run",
+    "graph",
 ]
 
 for _name in COMMAND_MODULES:

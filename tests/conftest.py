@@ -25,3 +25,15 @@ def neo4j_server(tmp_path_factory) -> ManagedServer | None:
 @pytest.fixture(scope="session")
 def neo4j_connection(neo4j_server) -> Connection:
     return external_connection(Neo4jParams()) or neo4j_server.connection()
+
+
+@pytest.fixture
+def graph(neo4j_connection):
+    """A GraphStore on the test server with the schema applied and the database emptied."""
+    from cxgraph.graph import GraphStore
+
+    store = GraphStore(neo4j_connection, batch_size=500, query_timeout_s=60.0)
+    store.clear()
+    store.apply_schema()
+    yield store
+    store.close()

@@ -340,10 +340,10 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
     conns = snap.connection_table(params.post_high_accuracy_threshold).with_columns(
         pl.format("{}_{}_pre", "pre", "post").alias("pre_set"),
         pl.format("{}_{}_post", "pre", "post").alias("post_set"))
-    chem = conns.filter(_is_chemical(pl.col("type")))
+    chem = conns.filter(pl.col("type").fill_null("chemical") == "chemical")
     _write(store, Q_CONNECTIONS, chem, {"v": v, "synapseLevel": snap.synapse_level},
            "connections")
-    gap = conns.filter(~_is_chemical(pl.col("type")))
+    gap = conns.filter(pl.col("type") == "electrical")
     _write(store, Q_GAP_JUNCTIONS, gap, {"v": v}, "gap junctions")
     _write(store, Q_MEMBERSHIP, syn.select("synapse_id", "pre_set", "post_set"), {"v": v},
            "synapse memberships")
@@ -393,10 +393,3 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
         seconds=round(dt, 3), synapses_per_s=round(snap.synapses.height / dt, 1) if dt else 0.0)
     log.info("version %d loaded in %.1f s: %s", v, dt, report.to_dict())
     return report
-
-
-ELECTRICAL = ("electrical", "gap", "gapjunction", "gap junction", "gap_junction", "gj", "ej")
-
-
-def _is_chemical(col: pl.Expr) -> pl.Expr:
-    return col.is_null() | ~col.str.to_lowercase().str.strip_chars().is_in(list(ELECTRICAL))

@@ -159,8 +159,9 @@ class Snapshot:
             out = out.with_columns(pl.col("pre").alias("downstream"),
                                    pl.col("post").alias("upstream"))
         else:
-            down = self.edges.group_by("pre").agg(pl.col("weight").sum().alias("downstream"))
-            up = self.edges.group_by("post").agg(pl.col("weight").sum().alias("upstream"))
+            chem = self.edges.filter(~is_electrical(pl.col("type")))
+            down = chem.group_by("pre").agg(pl.col("weight").sum().alias("downstream"))
+            up = chem.group_by("post").agg(pl.col("weight").sum().alias("upstream"))
             out = out.join(down.rename({"pre": "body_id"}), on="body_id", how="left").join(
                 up.rename({"post": "body_id"}), on="body_id", how="left")
             out = out.with_columns(pl.col("downstream").fill_null(0).cast(pl.Int64),
@@ -174,7 +175,8 @@ class Snapshot:
 
         From synapses: ``weight_hr`` counts all, ``weight`` those with
         confidence >= ``high_accuracy`` (neuPrint's weight / weightHR). From an
-        edge list: both are the listed weight (summed over repeated pairs).
+        edge list: both are the listed weight (summed over repeated pairs), one
+        row per pair and type (``chemical`` or ``electrical``).
         """
         if self.synapse_level:
             return self.synapses.group_by("pre_body", "post_body").agg(
@@ -182,10 +184,19 @@ class Snapshot:
                 (pl.col("confidence") >= high_accuracy).sum().cast(pl.Int64).alias("weight"),
             ).rename({"pre_body": "pre", "post_body": "post"}).with_columns(
                 pl.lit(None, pl.Utf8).alias("type")).sort("pre", "post")
-        return self.edges.group_by("pre", "post").agg(
+        kind = pl.when(is_electrical(pl.col("type"))).then(pl.lit("electrical")).otherwise(
+            pl.lit("chemical"))
+        return self.edges.with_columns(kind.alias("type")).group_by("pre", "post", "type").agg(
             pl.col("weight").sum().alias("weight"),
-            pl.col("type").drop_nulls().first().alias("type"),
-        ).with_columns(pl.col("weight").alias("weight_hr")).sort("pre", "post")
+        ).with_columns(pl.col("weight").alias("weight_hr")).sort("pre", "post", "type")
+
+
+ELECTRICAL = ("electrical", "gap", "gapjunction", "gap junction", "gap_junction", "gj", "ej")
+
+
+def is_electrical(col: pl.Expr) -> pl.Expr:
+    """True where an edge type names an electrical synapse (gap junction)."""
+    return col.fill_null("").str.to_lowercase().str.strip_chars().is_in(list(ELECTRICAL))
 
 
 # --- normalisation ---------------------------------------------------------------

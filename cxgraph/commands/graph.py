@@ -1,0 +1,217 @@
+"""Graph commands: ``load``, ``check``, ``import-connectome``, ``cypher``, ``init-graph``,
+``queries``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cxgraph.commands._common import WorkspaceOpt, open_or_create
+from cxgraph.errors import GraphError
+from cxgraph.workspace import Workspace
+
+
+def _store(ws: Any):
+    from cxgraph.graph.store import GraphStore
+
+    return GraphStore.for_workspace(ws)
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``k=v`` strings to parameters; ``v`` is JSON when it parses (numbers, lists,
+    null, true), else a string: ``bodyId=5``, ``ids=[1,2]``, ``name=AVAL``."""
+    out: dict[str, Any] = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key.strip():
+            raise GraphError(f"--param {p!r}: expected name=value, e.g. --param bodyId=5")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def format_result(columns: list[str], rows: list[list[Any]], fmt: str) -> str:
+    """Rows as text: ``table``, ``csv`` (nested values as JSON) or ``json`` (records)."""
+    if fmt == "json":
+        return json.dumps([dict(zip(columns, r, strict=True)) for r in rows], indent=1,
+                          default=str)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([json.dumps(v) if isinstance(v, (dict, list)) else v for v in r])
+        return buf.getvalue()
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(*columns)
+    for r in rows:
+        t.add_row(*[json.dumps(v) if isinstance(v, (dict, list)) else str(v) for v in r])
+    console = Console(file=io.StringIO(), width=200)
+    console.print(t)
+    console.print(f"{len(rows)} row(s)")
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("init-graph")
+    def init_graph(
+        workspace: Path = WorkspaceOpt,
+        clear: Annotated[bool, typer.Option("--clear", help="Delete every node first (keeps the "
+                                   "schema). Irreversible.")] = False,
+    ) -> None:
+        """Apply the graph schema (schema/neo4j/*.cypher) and print its version."""
+        ws = open_or_create(workspace)
+        with _store(ws) as store:
+            if clear:
+                store.clear()
+            new = store.apply_schema()
+            typer.echo(f"graph schema version {store.schema_version()}"
+                       + (f" (applied {new})" if new else " (up to date)"))
+
+    @app.command("load")
+    def load(
+        workspace: Path = WorkspaceOpt,
+        ground_truth: Annotated[Path | None, typer.Option("--ground-truth", help="Load a phantom's "
+                                          "DIR/gt/ instead of the workspace tables.")] = None,
+        note: Annotated[str, typer.Option(help="Note stored on the new version.")] = "",
+        bulk: Annotated[bool, typer.Option(
+            help="First load into an empty database through neo4j-admin import "
+                 "(stops and restarts the managed server).")] = False,
+        check: Annotated[bool | None, typer.Option(
+            "--check/--no-check",
+            help="Run the consistency checks afterwards (default: [graph] check_after_load).",
+        )] = None,
+    ) -> None:
+        """Load the workspace's tables (or a phantom's ground truth) as a graph version."""
+        from cxgraph.graph import snapshot as snap_mod
+        from cxgraph.graph.consistency import check_graph
+        from cxgraph.graph.loader import load_snapshot
+
+        ws = open_or_create(workspace) if ground_truth else Workspace.open(workspace)
+        snap = (snap_mod.from_ground_truth(ground_truth) if ground_truth
+                else snap_mod.from_workspace(ws))
+        params = ws.config["graph"]
+        if bulk:
+            from cxgraph.graph.bulk import bulk_load_workspace
+
+            report = bulk_load_workspace(ws, snap, params)
+        else:
+            with _store(ws) as store:
+                report = load_snapshot(store, snap, params, note=note)
+        typer.echo(json.dumps(report.to_dict()))
+        if check if check is not None else params.check_after_load:
+            with _store(ws) as store:
+                cr = check_graph(store, None if ground_truth else ws.tables_dir)
+            typer.echo(cr.summary())
+            if not cr.ok:
+                raise typer.Exit(1)
+
+    @app.command("check")
+    def check_cmd(
+        workspace: Path = WorkspaceOpt,
+        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    ) -> None:
+        """Consistency checks: weights = synapse counts, body pre/post, synapse bodies."""
+        from cxgraph.graph.consistency import check_graph
+
+        ws = open_or_create(workspace)
+        with _store(ws) as store:
+            report = check_graph(store, ws.tables_dir)
+        typer.echo(json.dumps(report.to_dict(), default=str) if as_json else report.summary())
+        if not report.ok:
+            raise typer.Exit(1)
+
+    @app.command("import-connectome")
+    def import_connectome(
+        edges: Annotated[Path, typer.Option(help="Edge list: pre, post, weight[, type] "
+                                   "(CSV, TSV or Parquet; names or ids).")],
+        neurons: Annotated[Path | None, typer.Option(
+            help="Neuron table: name[, body_id, type, status].")] = None,
+        workspace: Path = WorkspaceOpt,
+        dataset: Annotated[str | None, typer.Option(
+            help="Meta.dataset (default: [graph] dataset).")] = None,
+        check: Annotated[bool, typer.Option("--check/--no-check")] = True,
+    ) -> None:
+        """Load a published connectome (edge list + neuron table) into the graph schema."""
+        from cxgraph.graph.consistency import check_graph
+        from cxgraph.graph.import_connectome import snapshot_from_edge_list
+        from cxgraph.graph.loader import load_snapshot
+
+        ws = open_or_create(workspace)
+        params = ws.config["graph"]
+        if dataset:
+            params = params.replace(dataset=dataset)
+        snap = snapshot_from_edge_list(edges, neurons)
+        with _store(ws) as store:
+            report = load_snapshot(store, snap, params)
+            typer.echo(json.dumps(report.to_dict()))
+            if check:
+                cr = check_graph(store)
+                typer.echo(cr.summary())
+                if not cr.ok:
+                    raise typer.Exit(1)
+
+    @app.command("cypher")
+    def cypher(
+        query: Annotated[str, typer.Argument(help="Cypher text, or the name of a query in "
+                                    "queries/ (see `cxgraph queries`).")],
+        workspace: Path = WorkspaceOpt,
+        param: Annotated[list[str] | None, typer.Option(
+            "--param", "-p", help="name=value (JSON or text); repeat for several.")] = None,
+        fmt: Annotated[str, typer.Option(
+            "--format", "-f", help="table | csv | json | parquet")] = "table",
+        out: Annotated[Path | None, typer.Option(
+            "--out", "-o", help="Write here (required for parquet).")] = None,
+        timeout: Annotated[float | None, typer.Option(
+            help="Seconds (default: [neo4j] query_timeout_s).")] = None,
+    ) -> None:
+        """Run a read-only, time-limited Cypher query; values go in --param, never in the text."""
+        from cxgraph.graph import queries
+
+        if fmt not in ("table", "csv", "json", "parquet"):
+            raise GraphError(f"--format {fmt!r}: expected table, csv, json or parquet")
+        if fmt == "parquet" and out is None:
+            raise GraphError("--format parquet needs --out FILE.parquet")
+        params = parse_params(param or [])
+        text = query
+        if query.replace("_", "").isalnum() and query in queries.named_queries():
+            nq = queries.get(query)
+            text, params = nq.text, nq.bind(params)
+        ws = open_or_create(workspace)
+        with _store(ws) as store:
+            res = store.analyst(text, params, timeout_s=timeout)
+        if fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            cols = {c: [r[i] for r in res.rows] for i, c in enumerate(res.columns)}
+            pq.write_table(pa.table(cols), out)
+            typer.echo(f"{len(res.rows)} row(s) written to {out}")
+            return
+        text_out = format_result(res.columns, res.rows, fmt)
+        if out:
+            out.write_text(text_out)
+            typer.echo(f"{len(res.rows)} row(s) written to {out}")
+        else:
+            sys.stdout.write(text_out if text_out.endswith("\n") else text_out + "\n")
+
+    @app.command("queries")
+    def list_queries() -> None:
+        """The named queries in queries/: name, parameters and the question each answers."""
+        from cxgraph.graph import queries
+
+        for name, q in queries.named_queries().items():
+            ps = ", ".join(f"${p.name}" + ("" if p.required else f"={json.dumps(p.default)}")
+                           for p in q.params)
+            typer.echo(f"{name}({ps})\n    {q.question}")
+
