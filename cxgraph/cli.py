@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "neo4j",
     "phantom",
     "run",
+    "serve",
     "graph",
 ]
 

@@ -1,0 +1,276 @@
+"""The ASGI application: a small router in front of the GraphQL schema and POST /cypher.
+
+Routes::
+
+    GET  /health     {"status": "ok"}                                  no token needed
+    GET  /graphql    GraphiQL for browsers (Accept: text/html)          no token for the page
+    GET  /graphql?query=...&variables=...   queries only (no mutations)  read token
+    POST /graphql    {"query", "variables", "operationName"}             read token (write for
+                                                                          mutations)
+    POST /cypher     {"query", "params", "timeoutS"} read-only Cypher    read token
+
+Every request except ``/health`` and the GraphiQL page needs
+``Authorization: Bearer <token>`` unless ``[api] anonymous_role`` is set. A
+missing, unknown or revoked token gets 401. No Starlette: the router is a few
+lines, and the GraphQL schema is executed directly with ``schema.execute``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from graphql import GraphQLError
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.types.graphql import OperationType
+
+from cxgraph.api.auth import Principal, Role, TokenStore
+from cxgraph.api.context import Services, get_context
+from cxgraph.api.db import ApiGraph, is_timeout
+from cxgraph.api.errors import ApiError, BadInput, ReadOnly, Unauthenticated
+from cxgraph.api.params import ApiParams
+from cxgraph.api.provenance_store import ProvenanceReader
+from cxgraph.api.schema import build_schema
+from cxgraph.errors import ConfigError, CxgraphError, GraphError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 20
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class ApiApp:
+    """The ASGI app of ``cxgraph serve``; see the module docstring for its routes."""
+
+    def __init__(self, store: Any, workspace_root: Path, params: ApiParams | None = None,
+                 tokens: TokenStore | None = None, close_store: bool = False):
+        self.params = params or ApiParams()
+        self.graph = ApiGraph(store, self.params)
+        self.services = Services(graph=self.graph, params=self.params,
+                                 provenance=ProvenanceReader(workspace_root))
+        self.tokens = tokens or TokenStore.for_workspace(workspace_root)
+        self.anonymous = (Role.parse(self.params.anonymous_role)
+                          if self.params.anonymous_role else None)
+        self.schema = build_schema(self.params)
+        self._close_store = close_store
+        self._store = store
+
+    # --- ASGI ------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"].rstrip("/") or "/"
+        try:
+            if path == "/health" and method == "GET":
+                await _send_json(send, 200, {"status": "ok"})
+            elif path == "/graphql" and method == "GET" and _wants_html(scope):
+                await _send(send, 200, get_graphql_ide_html().encode(),
+                            "text/html; charset=utf-8")
+            elif path == "/graphql" and method in ("GET", "POST"):
+                principal = self._authenticate(scope)
+                await self._graphql(scope, receive, send, principal)
+            elif path == "/cypher" and method == "POST":
+                principal = self._authenticate(scope)
+                await self._cypher(receive, send, principal)
+            elif path in ("/graphql", "/cypher", "/health"):
+                await _send_json(send, 405, {"error": f"{method} is not allowed on {path}"})
+            else:
+                await _send_json(send, 404, {"error": f"no route {path}; try /graphql, "
+                                                      f"/cypher or /health"})
+        except ApiError as e:
+            extra = {"WWW-Authenticate": "Bearer"} if isinstance(e, Unauthenticated) else {}
+            await _send_json(send, e.http_status,
+                             {"errors": [{"message": str(e), "extensions": e.extensions}]},
+                             extra)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def close(self) -> None:
+        self.graph.close()
+        if self._close_store:
+            self._store.close()
+
+    # --- auth ------------------------------------------------------------------------
+    def _authenticate(self, scope: Scope) -> Principal:
+        header = _header(scope, b"authorization")
+        if header is None:
+            if self.anonymous is not None:
+                return Principal(token_id="", name="anonymous", role=self.anonymous)
+            raise Unauthenticated(
+                "no bearer token: send `Authorization: Bearer <token>`; an admin creates one "
+                "with `cxgraph token create --workspace WS --role read`")
+        scheme, _, token = header.partition(" ")
+        principal = self.tokens.authenticate(token) if scheme.lower() == "bearer" else None
+        if principal is None:
+            raise Unauthenticated("the bearer token is unknown or revoked; ask an admin for a "
+                                  "new one (`cxgraph token list` shows the valid ids)")
+        return principal
+
+    # --- GraphQL ---------------------------------------------------------------------
+    async def _graphql(self, scope: Scope, receive: Receive, send: Send,
+                       principal: Principal) -> None:
+        if scope["method"] == "GET":
+            qs = parse_qs(scope.get("query_string", b"").decode())
+            request = {k: v[0] for k, v in qs.items()}
+            if "variables" in request:
+                request["variables"] = _loads(request["variables"], "variables")
+            allowed = (OperationType.QUERY,)
+        else:
+            request = _loads(await _read_body(receive), "request body")
+            allowed = (OperationType.QUERY, OperationType.MUTATION)
+        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
+            raise BadInput('expected a JSON object {"query": "...", "variables": {...}}')
+        variables = request.get("variables")
+        if variables is not None and not isinstance(variables, dict):
+            raise BadInput("variables must be a JSON object")
+        t0 = time.perf_counter()
+        try:
+            result = await self.schema.execute(
+                request["query"], variable_values=variables,
+                context_value=get_context(self.services, principal),
+                operation_name=request.get("operationName"), allowed_operation_types=allowed)
+        except Exception as e:  # strawberry raises for a missing/unsupported operation
+            raise BadInput(f"{e}; mutations need POST" if scope["method"] == "GET"
+                           else str(e)) from e
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [format_error(e) for e in result.errors]
+        log.debug("graphql %.1f ms, %d errors", 1e3 * (time.perf_counter() - t0),
+                  len(result.errors or []))
+        await _send_json(send, 200, body)
+
+    # --- Cypher ----------------------------------------------------------------------
+    async def _cypher(self, receive: Receive, send: Send, principal: Principal) -> None:
+        request = _loads(await _read_body(receive), "request body")
+        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
+            raise BadInput('expected a JSON object {"query": "MATCH ...", "params": {...}}')
+        params = request.get("params") or {}
+        if not isinstance(params, dict):
+            raise BadInput("params must be a JSON object")
+        timeout = float(request.get("timeoutS") or self.params.timeout_s)
+        timeout = min(timeout, self.params.timeout_s)
+        try:
+            result = await self.graph.analyst(request["query"], params, timeout)
+        except GraphError as e:
+            text = str(e)
+            if is_timeout(e):
+                code, status = "TIME_LIMIT", 400
+                text = (f"timeout: the query ran longer than the time limit of {timeout:g} s; "
+                        f"narrow it (LIMIT, fewer bodies, a smaller box)\n{text}")
+            elif text.startswith("read-only Cypher") or "read-only transaction" in text:
+                code, status = ReadOnly.code, ReadOnly.http_status
+            else:
+                code, status = "CYPHER_ERROR", 400
+            await _send_json(send, status, {"error": text, "code": code})
+            return
+        rows = result.rows
+        limit = self.params.cypher_max_rows
+        await _send_json(send, 200, {"columns": result.columns, "data": rows[:limit],
+                                     "truncated": len(rows) > limit})
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    """A GraphQL error as JSON, with the API error's extensions (code, limit, hint)."""
+    out = error.formatted
+    orig = error.original_error
+    if isinstance(orig, ApiError):
+        out["extensions"] = {**(out.get("extensions") or {}), **orig.extensions}
+    elif isinstance(orig, CxgraphError):
+        out["extensions"] = {**(out.get("extensions") or {}), "code": type(orig).__name__}
+    elif orig is not None:
+        log.error("internal error in %s", out.get("path"), exc_info=orig)
+        out["message"] = f"internal error ({type(orig).__name__}); it is logged on the server"
+        out["extensions"] = {"code": "INTERNAL"}
+    elif error.message.startswith("Syntax Error: Document contains more than"):
+        hint = "send a shorter query: fewer fields, or split it into several requests"
+        out["message"] += f" Hint: {hint}"
+        out["extensions"] = {"code": "LIMIT_EXCEEDED", "limit": "tokens", "hint": hint}
+    elif "aliases found. Allowed:" in error.message:
+        hint = "use fewer aliases: ask for several ids in one field (neurons(filter: " \
+               "{bodyIds: [...]}), connections(pre, post)) instead of one alias per id"
+        out["message"] += f" Hint: {hint}"
+        out["extensions"] = {"code": "LIMIT_EXCEEDED", "limit": "aliases", "hint": hint}
+    return out
+
+
+def create_app(ws: Any, store: Any | None = None, params: ApiParams | None = None) -> ApiApp:
+    """The app of a workspace: its ``[api]`` settings, token file and graph store.
+
+    ``store`` (a ``GraphStore``) defaults to the workspace's Neo4j, closed with the app.
+    """
+    from cxgraph.graph import GraphStore
+
+    if params is None:
+        try:
+            params = ws.config["api"]
+        except ConfigError:
+            params = ApiParams()
+    own = store is None
+    if own:
+        store = GraphStore.for_workspace(ws)
+    return ApiApp(store, ws.root, params, close_store=own)
+
+
+# --- HTTP helpers ------------------------------------------------------------------------
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope.get("headers", ()):
+        if k.lower() == name:
+            return v.decode("latin-1")
+    return None
+
+
+def _wants_html(scope: Scope) -> bool:
+    return "text/html" in (_header(scope, b"accept") or "") and not scope.get("query_string")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadInput(f"request body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _loads(raw: bytes | str, what: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        raise BadInput(f"{what} is not valid JSON ({e})") from None
+
+
+async def _send_json(send: Send, status: int, body: Any,
+                     headers: dict[str, str] | None = None) -> None:
+    data = json.dumps(body, separators=(",", ":"), default=str).encode()
+    await _send(send, status, data, "application/json", headers)
+
+
+async def _send(send: Send, status: int, data: bytes, content_type: str,
+                headers: dict[str, str] | None = None) -> None:
+    raw = [(b"content-type", content_type.encode()), (b"content-length", str(len(data)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": data})

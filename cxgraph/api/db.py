@@ -1,0 +1,92 @@
+"""The API's path to Neo4j: the graph helper's ``GraphStore`` read path, off the event loop.
+
+Every call runs one named query (``queries/<name>.cypher``) through
+``GraphStore.read`` (READ-mode transaction, server-side timeout) in a thread
+pool, counts it in ``round_trips`` and turns a Neo4j transaction timeout into
+the API's ``time`` limit error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from cxgraph.api.limits import time_limit_error
+from cxgraph.api.params import ApiParams
+from cxgraph.errors import GraphError
+from cxgraph.graph.store import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+# The version that stands for "now": above any real version, so the interval test
+# ``validFrom <= v AND (validTo IS NULL OR validTo > v)`` keeps exactly the current objects.
+CURRENT = 2**62
+
+
+@functools.cache
+def query_text(name: str) -> str:
+    """The text of the named query ``queries/<name>.cypher``."""
+    path = REPO_ROOT / "queries" / f"{name}.cypher"
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise GraphError(f"no named query {name!r} ({path} is missing)") from None
+
+
+def version_param(as_of: int | None) -> int:
+    """The ``$version`` parameter of the named queries for an optional ``asOf``."""
+    return CURRENT if as_of is None else int(as_of)
+
+
+class ApiGraph:
+    """Async reads of named queries for one server (shared by all requests)."""
+
+    def __init__(self, store: Any, params: ApiParams, max_workers: int = 16):
+        self.store = store
+        self.params = params
+        self.round_trips = 0
+        self._pool = ThreadPoolExecutor(max_workers=max_workers,
+                                        thread_name_prefix="cxgraph-api-db")
+
+    async def read(self, name: str, params: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
+        """Rows (as dicts) of the named query ``name``; ``what`` names it in errors."""
+        return await self.read_text(query_text(name), params, what)
+
+    async def read_text(self, text: str, params: Mapping[str, Any],
+                        what: str) -> list[dict[str, Any]]:
+        self.round_trips += 1
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self.store.read, text, dict(params), self.params.timeout_s)
+        try:
+            result = await loop.run_in_executor(self._pool, call)
+        except GraphError as e:
+            if is_timeout(e):
+                raise time_limit_error(what, self.params.timeout_s) from e
+            raise
+        return result.records()
+
+    async def analyst(self, query: str, params: Mapping[str, Any], timeout_s: float):
+        """The graph store's read-only analyst entry (``EXPLAIN`` check + READ transaction)."""
+        self.round_trips += 1
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self.store.analyst, query, dict(params), timeout_s)
+        return await loop.run_in_executor(self._pool, call)
+
+    async def write(self, name: str, params: Mapping[str, Any]) -> dict[str, int]:
+        self.round_trips += 1
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self.store.write, query_text(name), dict(params))
+        return await loop.run_in_executor(self._pool, call)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def is_timeout(e: BaseException) -> bool:
+    cause = e.__cause__
+    code = getattr(cause, "code", "") or ""
+    return "TransactionTimedOut" in code or "TransactionTimedOut" in str(e)

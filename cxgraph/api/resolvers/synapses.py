@@ -1,0 +1,57 @@
+"""synapses(bodyId | box, minConfidence, first, after)."""
+
+from __future__ import annotations
+
+from cxgraph.api.db import version_param
+from cxgraph.api.errors import BadInput
+from cxgraph.api.limits import First, check_first
+from cxgraph.api.pagination import decode_cursor, page_of
+from cxgraph.api.scalars import Id64
+from cxgraph.api.types import BoxInput, Info, Synapse, SynapsePage
+from cxgraph.graph.coords import point_from_zyx
+
+
+def _key(r: dict) -> tuple:
+    return (r["s"]["synapseId"], r["s"]["type"])
+
+
+async def load_body_synapses(info: Info, body_id: int, min_confidence: float, first: int | None,
+                             as_of: int | None) -> SynapsePage:
+    """First page of one body's synapses through the request's batching loader."""
+    first = check_first("synapses", first, info.context.params)
+    rows = await info.context.loaders.synapses.load(
+        (int(body_id), float(min_confidence), int(first), as_of))
+    items, page_info = page_of(rows, first, "synapses", _key)
+    return SynapsePage(items=[Synapse.from_record(r) for r in items], page_info=page_info)
+
+
+async def synapses(
+    info: Info,
+    body_id: Id64 | None = None,
+    box: BoxInput | None = None,
+    min_confidence: float = 0.0,
+    first: First = None,
+    after: str | None = None,
+    as_of: int | None = None,
+) -> SynapsePage:
+    """Synapses of one body (`bodyId`) or inside a box (`box`, voxels, end exclusive),
+    by (synapseId, type), one page at a time."""
+    ctx = info.context
+    first = check_first("synapses", first, ctx.params)
+    if (body_id is None) == (box is None):
+        raise BadInput("synapses: give exactly one of bodyId or box")
+    after_id, after_type = decode_cursor("synapses", after, 2) or (None, None)
+    common = {"minConfidence": float(min_confidence), "afterId": after_id,
+              "afterType": after_type, "first": first + 1, "version": version_param(as_of)}
+    if body_id is not None:
+        rows = await ctx.graph.read("api_synapses_of_bodies",
+                                    {**common, "ids": [int(body_id)]}, "synapses")
+    else:
+        if not (box.z0 < box.z1 and box.y0 < box.y1 and box.x0 < box.x1):
+            raise BadInput(f"synapses: box must have z0 < z1, y0 < y1, x0 < x1; got "
+                           f"[{box.z0}, {box.y0}, {box.x0}, {box.z1}, {box.y1}, {box.x1}]")
+        rows = await ctx.graph.read("api_synapses_in_box", {
+            **common, "lo": point_from_zyx(box.z0, box.y0, box.x0),
+            "hi": point_from_zyx(box.z1, box.y1, box.x1)}, "synapses")
+    items, page_info = page_of(rows, first, "synapses", _key)
+    return SynapsePage(items=[Synapse.from_record(r) for r in items], page_info=page_info)

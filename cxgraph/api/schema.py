@@ -1,0 +1,79 @@
+"""The GraphQL schema: assembles the domain resolvers and the limit extensions."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+
+from cxgraph.api.limits import CostLimiter, DepthLimiter, default_first
+from cxgraph.api.params import ApiParams
+from cxgraph.api.resolvers import (
+    connectivity,
+    lineage,
+    mutations,
+    neurons,
+    provenance,
+    quality,
+    regions,
+    synapses,
+)
+from cxgraph.api.scalars import SCALAR_MAP
+from cxgraph.api.types import (
+    AnnotateResult,
+    ConnectionPage,
+    Lineage,
+    Neuron,
+    NeuronPage,
+    Partner,
+    Path,
+    Provenance,
+    QualityMap,
+    Region,
+    SynapsePage,
+)
+
+
+@strawberry.type(description="Reads. Every field takes an optional `asOf` version "
+                             "(default: the current graph).")
+class Query:
+    neuron: Neuron | None = strawberry.field(resolver=neurons.neuron)
+    neurons: NeuronPage = strawberry.field(resolver=neurons.neurons)
+    partners: list[Partner] = strawberry.field(resolver=connectivity.partners)
+    connections: ConnectionPage = strawberry.field(resolver=connectivity.connections)
+    shortest_path: Path | None = strawberry.field(resolver=connectivity.shortest_path)
+    synapses: SynapsePage = strawberry.field(resolver=synapses.synapses)
+    lineage: Lineage | None = strawberry.field(resolver=lineage.lineage)
+    provenance: list[Provenance] = strawberry.field(resolver=provenance.provenance)
+    regions: list[Region] = strawberry.field(resolver=regions.regions)
+    quality_map: QualityMap = strawberry.field(resolver=quality.quality_map)
+
+
+@strawberry.type(description="Writes; they need a token with the write (or admin) role.")
+class Mutation:
+    annotate_neuron: AnnotateResult = strawberry.field(resolver=mutations.annotate_neuron)
+    flag_region: Region | None = strawberry.field(resolver=mutations.flag_region)
+
+
+def build_schema(params: ApiParams | None = None) -> strawberry.Schema:
+    """The schema with the limits of ``params`` (the SDL does not depend on them)."""
+    p = params or ApiParams()
+    # Factories, not instances: extensions keep per-request state (execution_context).
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        extensions=[
+            lambda: MaxTokensLimiter(max_token_count=p.max_tokens),
+            lambda: ParserCache(maxsize=256),
+            lambda: DepthLimiter(p.max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=p.max_aliases),
+            lambda: ValidationCache(maxsize=256),
+            lambda: CostLimiter(max_cost=p.max_cost, default_first=default_first(p)),
+        ],
+    )
+
+
+def sdl() -> str:
+    """The schema in GraphQL SDL, as checked in at ``schema/graphql/schema.graphql``."""
+    return build_schema().as_str() + "\n"
