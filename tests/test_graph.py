@@ -24,7 +24,8 @@ from cxgraph.workspace import Workspace
 # Version 2 re-runs agglomeration: body 100 splits into 101 {1, 2} and 102 {3}.
 V1_BODY = {1: 100, 2: 100, 3: 100, 4: 200, 5: 200, 6: 300}
 V2_BODY = {1: 101, 2: 101, 3: 102, 4: 200, 5: 200, 6: 300}
-SYNAPSE_SVS = [(1, 1, 4), (2, 2, 4), (3, 3, 5), (4, 4, 6), (5, 5, 6), (6, 6, 1)]  # id, pre sv, post sv
+# (synapse id, pre supervoxel, post supervoxel)
+SYNAPSE_SVS = [(1, 1, 4), (2, 2, 4), (3, 3, 5), (4, 4, 6), (5, 5, 6), (6, 6, 1)]
 
 
 def tables(body_of: dict[int, int], run: str, merges: list[tuple]) -> dict[str, pl.DataFrame]:
