@@ -1,13 +1,16 @@
-// Connections from a set of bodies to another at a version, ordered by (pre, post): one page.
-// Parameters:
-//   $pre, $post           lists of bodyIds (presynaptic side, postsynaptic side)
-//   $minWeight            smallest ConnectsTo.weight kept
-//   $afterPre, $afterPost the (pre, post) of the last row of the previous page, or null
-//   $first                page size
-//   $version              version number; above Meta.currentVersion (e.g. 2^62) means "now"
+// Which connections go from one set of bodies to another? One page, ordered by (pre, post).
+//
+// $pre: list<int> - presynaptic bodyIds
+// $post: list<int> - postsynaptic bodyIds
+// $minWeight: int = 1 - smallest ConnectsTo.weight kept
+// $afterPre: int? = null - pre of the last row of the previous page (null: first page)
+// $afterPost: int? = null - post of the last row of the previous page
+// $first: int = 1000 - page size
+// $asOf: int? = null - version to answer for (null: the current version)
+WITH coalesce($asOf, 4611686018427387904) AS v
 MATCH (a:Segment)-[r:ConnectsTo]->(b:Segment)
 WHERE a.bodyId IN $pre AND b.bodyId IN $post AND r.weight >= $minWeight
-  AND r.validFrom <= $version AND (r.validTo IS NULL OR r.validTo > $version)
+  AND r.validFrom <= v AND (r.validTo IS NULL OR r.validTo > v)
   AND ($afterPre IS NULL OR a.bodyId > $afterPre
        OR (a.bodyId = $afterPre AND b.bodyId > $afterPost))
 RETURN a.bodyId AS pre, b.bodyId AS post, r.weight AS weight, r.weightHR AS weightHR

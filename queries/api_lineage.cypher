@@ -1,14 +1,14 @@
-// Lineage of a body: the operations that created or retired it (up to a version), the older
-// bodies it superseded and the newer ones that superseded it, and its supervoxel count.
-// An operation's created/retired lists are cut at 100 ids (counts are exact).
-// Parameters:
-//   $bodyId   the body (any version: bodies are immutable and ids never reused)
-//   $version  version number; operations and successors after it are left out
-//             (above Meta.currentVersion, e.g. 2^62, means "now")
+// Where did this body come from: which operations created or retired it, which bodies did
+// it replace and which replaced it, and how many supervoxels does it have?
+// An operation's created/retired lists are cut at 100 ids (the counts are exact).
+//
+// $bodyId: int - the body (any version: bodies are immutable and ids never reused)
+// $asOf: int? = null - leave out operations and successors after this version (null: none)
+WITH coalesce($asOf, 4611686018427387904) AS v
 MATCH (b:Segment {bodyId: $bodyId})
 OPTIONAL MATCH (o:Operation)-[:Created|Retired]->(b)
-WHERE coalesce(o.version, 0) <= $version
-WITH b, collect(DISTINCT o) AS ops
+WHERE coalesce(o.version, 0) <= v
+WITH v, b, collect(DISTINCT o) AS ops
 RETURN b {.*} AS b,
        [o IN ops | {
           o: o {.*},
@@ -18,6 +18,6 @@ RETURN b {.*} AS b,
           retiredCount: COUNT { (o)-[:Retired]->(:Segment) }
        }] AS operations,
        [(old:Segment)-[:SupersededBy]->(b) | old.bodyId] AS supersedes,
-       [(b)-[:SupersededBy]->(new:Segment) WHERE new.validFrom <= $version | new.bodyId]
+       [(b)-[:SupersededBy]->(new:Segment) WHERE new.validFrom <= v | new.bodyId]
          AS supersededBy,
        COUNT { (:Supervoxel)-[:PartOf]->(b) } AS supervoxelCount

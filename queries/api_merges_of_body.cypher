@@ -1,11 +1,12 @@
-// Agglomeration merges among a body's supervoxels, weakest (lowest affinity) first: a page.
-// The merges of a body form a tree over its supervoxels; its weakest edges are the first
-// suspects of a false merge.
-// Parameters:
-//   $bodyId                  the body
-//   $afterAffinity, $afterA, $afterB  sort key (affinity, a, b) of the previous page's last
-//                            row, or null
-//   $first                   page size
+// Which agglomeration merges joined this body's supervoxels, weakest first? One page.
+// The merges of a body form a tree over its supervoxels; the weakest (lowest affinity)
+// edges are the first suspects of a false merge.
+//
+// $bodyId: int - the body
+// $afterAffinity: float? = null - affinity of the previous page's last row (null: first page)
+// $afterA: int? = null - sv_a of the previous page's last row
+// $afterB: int? = null - sv_b of the previous page's last row
+// $first: int = 100 - page size
 MATCH (a:Supervoxel)-[:PartOf]->(body:Segment {bodyId: $bodyId})
 MATCH (a)-[m:MergedWith]->(b:Supervoxel)-[:PartOf]->(body)
 WITH a.svId AS a, b.svId AS b, m, coalesce(m.affinity, 0.0) AS aff

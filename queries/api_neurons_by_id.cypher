@@ -1,9 +1,10 @@
-// Bodies by id as they were at a version: one row per id that was valid then.
-// Used by the GraphQL API to batch neuron lookups (one query per request batch).
-// Parameters:
-//   $ids      list of bodyIds (int64)
-//   $version  version number; a number above Meta.currentVersion (e.g. 2^62) means "now"
+// Which of these bodies existed at a version, and with what properties?
+// One row per id valid then (the API batches neuron lookups through it).
+//
+// $ids: list<int> - bodyIds
+// $asOf: int? = null - version to answer for (null: the current version)
+WITH coalesce($asOf, 4611686018427387904) AS v
 UNWIND $ids AS id
 MATCH (n:Segment {bodyId: id})
-WHERE n.validFrom <= $version AND (n.validTo IS NULL OR n.validTo > $version)
+WHERE n.validFrom <= v AND (n.validTo IS NULL OR n.validTo > v)
 RETURN id, n {.*} AS n

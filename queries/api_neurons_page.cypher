@@ -1,13 +1,20 @@
-// Bodies matching a filter at a version, ordered by bodyId: one page (keyset pagination).
-// Parameters (null = no condition):
-//   $version   version number; above Meta.currentVersion (e.g. 2^62) means "now"
-//   $after     bodyId of the last body of the previous page, or null for the first page
-//   $first     page size (rows returned; ask for one more to learn if a next page exists)
-//   $bodyIds   list of bodyIds, $type, $status, $minSize, $maxSize (voxels), $minPre, $minPost,
-//   $region    ROI name: body has a roiInfo entry or a true ROI property of that name
+// Which bodies match a filter at a version? One page, ordered by bodyId (keyset pagination).
+//
+// $asOf: int? = null - version to answer for (null: the current version)
+// $after: int? = null - bodyId of the last body of the previous page (null: first page)
+// $first: int = 100 - page size (the API asks one more to learn whether a next page exists)
+// $bodyIds: list<int>? = null - only these bodies
+// $type: str? = null - cell type
+// $status: str? = null - proofreading status
+// $minSize: int? = null - smallest size (voxels)
+// $maxSize: int? = null - largest size (voxels)
+// $minPre: int? = null - fewest presynaptic sites
+// $minPost: int? = null - fewest postsynaptic sites
+// $region: str? = null - ROI name: a roiInfo entry or a true ROI property of that name
+WITH coalesce($asOf, 4611686018427387904) AS v
 MATCH (n:Segment)
 WHERE n.bodyId > coalesce($after, -9223372036854775808)
-  AND n.validFrom <= $version AND (n.validTo IS NULL OR n.validTo > $version)
+  AND n.validFrom <= v AND (n.validTo IS NULL OR n.validTo > v)
   AND ($bodyIds IS NULL OR n.bodyId IN $bodyIds)
   AND ($type IS NULL OR n.type = $type)
   AND ($status IS NULL OR n.status = $status)

@@ -1,7 +1,8 @@
-// The producing stage run and block of a body, synapse or supervoxel with this id.
-// Parameters:
-//   $id     the object id (bodyId, synapseId or svId)
-//   $kinds  which kinds to look for: a list of 'body', 'synapse', 'supervoxel'
+// Which stage run and block produced the body, synapse or supervoxel with this id?
+// Body, synapse and supervoxel ids are separate spaces: one row per kind that has the id.
+//
+// $id: int - bodyId, synapseId or svId
+// $kinds: list<str> = ["body", "synapse", "supervoxel"] - which kinds to look for
 CALL () {
   MATCH (n:Segment {bodyId: $id}) WHERE 'body' IN $kinds
   RETURN 'body' AS kind, n.stageRun AS stageRun, n.block AS block,

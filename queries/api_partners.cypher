@@ -1,22 +1,23 @@
-// Partners of many bodies at once, at a version: for each body, the bodies it connects to
-// (downstream), from (upstream) or both, with weight >= $minWeight, strongest first.
-// Parameters:
-//   $ids        list of bodyIds
-//   $direction  'upstream' | 'downstream' | 'both'
-//   $minWeight  smallest ConnectsTo.weight kept
-//   $first      most partners returned per body
-//   $version    version number; above Meta.currentVersion (e.g. 2^62) means "now"
+// Who are the partners of each of these bodies, strongest first? (batched form of partners)
+// One row per body with a list of {partner, weight, direction}.
+//
+// $ids: list<int> - bodyIds
+// $direction: str = "both" - 'upstream' (inputs), 'downstream' (outputs) or 'both'
+// $minWeight: int = 1 - smallest ConnectsTo.weight kept
+// $first: int = 100 - most partners per body
+// $asOf: int? = null - version to answer for (null: the current version)
+WITH coalesce($asOf, 4611686018427387904) AS v
 UNWIND $ids AS id
 MATCH (n:Segment {bodyId: id})
-CALL (n) {
+CALL (n, v) {
   MATCH (n)-[r:ConnectsTo]->(m:Segment)
   WHERE $direction <> 'upstream' AND r.weight >= $minWeight
-    AND r.validFrom <= $version AND (r.validTo IS NULL OR r.validTo > $version)
+    AND r.validFrom <= v AND (r.validTo IS NULL OR r.validTo > v)
   RETURN m, r.weight AS weight, 'downstream' AS direction
   UNION ALL
   MATCH (n)<-[r:ConnectsTo]-(m:Segment)
   WHERE $direction <> 'downstream' AND r.weight >= $minWeight
-    AND r.validFrom <= $version AND (r.validTo IS NULL OR r.validTo > $version)
+    AND r.validFrom <= v AND (r.validTo IS NULL OR r.validTo > v)
   RETURN m, r.weight AS weight, 'upstream' AS direction
 }
 WITH id, m, weight, direction

@@ -1,8 +1,9 @@
-// Supervoxels of a body (all that were ever part of it; bodies are immutable), by svId: a page.
-// Parameters:
-//   $bodyId   the body
-//   $after    svId of the last supervoxel of the previous page, or null
-//   $first    page size
+// Which supervoxels make up this body? One page, by svId (bodies are immutable, so these
+// are all the supervoxels it ever had).
+//
+// $bodyId: int - the body
+// $after: int? = null - svId of the last supervoxel of the previous page (null: first page)
+// $first: int = 100 - page size
 MATCH (sv:Supervoxel)-[:PartOf]->(:Segment {bodyId: $bodyId})
 WHERE $after IS NULL OR sv.svId > $after
 RETURN sv {.*} AS sv

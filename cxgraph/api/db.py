@@ -1,6 +1,7 @@
 """The API's path to Neo4j: the graph helper's ``GraphStore`` read path, off the event loop.
 
-Every call runs one named query (``queries/<name>.cypher``) through
+Every call runs one named query (``queries/<name>.cypher``, parsed by
+``cxgraph.graph.queries``) through
 ``GraphStore.read`` (READ-mode transaction, server-side timeout) in a thread
 pool, counts it in ``round_trips`` and turns a Neo4j transaction timeout into
 the API's ``time`` limit error.
@@ -18,29 +19,9 @@ from typing import Any
 from cxgraph.api.limits import time_limit_error
 from cxgraph.api.params import ApiParams
 from cxgraph.errors import GraphError
-from cxgraph.graph.store import REPO_ROOT
+from cxgraph.graph import queries
 
 log = logging.getLogger(__name__)
-
-# The version that stands for "now": above any real version, so the interval test
-# ``validFrom <= v AND (validTo IS NULL OR validTo > v)`` keeps exactly the current objects.
-CURRENT = 2**62
-
-
-@functools.cache
-def query_text(name: str) -> str:
-    """The text of the named query ``queries/<name>.cypher``."""
-    path = REPO_ROOT / "queries" / f"{name}.cypher"
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        raise GraphError(f"no named query {name!r} ({path} is missing)") from None
-
-
-def version_param(as_of: int | None) -> int:
-    """The ``$version`` parameter of the named queries for an optional ``asOf``."""
-    return CURRENT if as_of is None else int(as_of)
-
 
 class ApiGraph:
     """Async reads of named queries for one server (shared by all requests)."""
@@ -53,8 +34,10 @@ class ApiGraph:
                                         thread_name_prefix="cxgraph-api-db")
 
     async def read(self, name: str, params: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
-        """Rows (as dicts) of the named query ``name``; ``what`` names it in errors."""
-        return await self.read_text(query_text(name), params, what)
+        """Rows (as dicts) of the named query ``name`` (its header's defaults filled in, unknown
+        parameters refused); ``what`` names the API field in errors."""
+        q = queries.get(name)
+        return await self.read_text(q.text, q.bind(dict(params)), what)
 
     async def read_text(self, text: str, params: Mapping[str, Any],
                         what: str) -> list[dict[str, Any]]:
@@ -79,7 +62,8 @@ class ApiGraph:
     async def write(self, name: str, params: Mapping[str, Any]) -> dict[str, int]:
         self.round_trips += 1
         loop = asyncio.get_running_loop()
-        call = functools.partial(self.store.write, query_text(name), dict(params))
+        q = queries.get(name)
+        call = functools.partial(self.store.write, q.text, q.bind(dict(params)))
         return await loop.run_in_executor(self._pool, call)
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from cxgraph.api.db import ApiGraph, version_param
+from cxgraph.api.db import ApiGraph
 
 # (bodyId, asOf)
 NeuronKey = tuple[int, int | None]
@@ -57,7 +57,7 @@ def make_loaders(graph: ApiGraph) -> Loaders:
         async def fetch(rest: tuple, ids: list[int]) -> dict[int, Any]:
             (as_of,) = rest
             rows = await graph.read("api_neurons_by_id",
-                                    {"ids": ids, "version": version_param(as_of)}, "neuron")
+                                    {"ids": ids, "asOf": as_of}, "neuron")
             return {r["id"]: Neuron.from_record(r["n"], as_of) for r in rows}
         return await _grouped(keys, fetch)
 
@@ -66,7 +66,7 @@ def make_loaders(graph: ApiGraph) -> Loaders:
             direction, min_weight, first, as_of = rest
             rows = await graph.read("api_partners", {
                 "ids": ids, "direction": direction, "minWeight": min_weight, "first": first,
-                "version": version_param(as_of)}, "partners")
+                "asOf": as_of}, "partners")
             return {r["id"]: r["partners"] for r in rows}
         return await _grouped(keys, fetch, missing=[])
 
@@ -75,7 +75,7 @@ def make_loaders(graph: ApiGraph) -> Loaders:
             min_conf, first, as_of = rest
             rows = await graph.read("api_synapses_of_bodies", {
                 "ids": ids, "minConfidence": min_conf, "first": first + 1,
-                "afterId": None, "afterType": None, "version": version_param(as_of)},
+                "afterId": None, "afterType": None, "asOf": as_of},
                 "synapses")
             out: dict[int, list] = defaultdict(list)
             for r in rows:

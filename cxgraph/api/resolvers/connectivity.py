@@ -6,7 +6,6 @@ from typing import Annotated
 
 import strawberry
 
-from cxgraph.api.db import version_param
 from cxgraph.api.limits import First, check_first, check_hops, check_ids
 from cxgraph.api.pagination import decode_cursor, page_of
 from cxgraph.api.scalars import Id64
@@ -60,7 +59,7 @@ async def connections(
     after_pre, after_post = decode_cursor("connections", after, 2) or (None, None)
     rows = await ctx.graph.read("api_connections", {
         "pre": pre_ids, "post": post_ids, "minWeight": min_weight, "afterPre": after_pre,
-        "afterPost": after_post, "first": first + 1, "version": version_param(as_of),
+        "afterPost": after_post, "first": first + 1, "asOf": as_of,
     }, "connections")
     items, page_info = page_of(rows, first, "connections", lambda r: (r["pre"], r["post"]))
     return ConnectionPage(
@@ -86,7 +85,7 @@ async def shortest_path(
         return None if found is None else Path(body_ids=[int(from_)], weights=[], as_of=as_of)
     rows = await ctx.graph.read("api_shortest_path", {
         "from": int(from_), "to": int(to), "minWeight": min_weight,
-        "version": version_param(as_of)}, "shortestPath")
+        "asOf": as_of}, "shortestPath")
     if not rows or len(rows[0]["weights"]) > max_hops:
         return None
     return Path(body_ids=rows[0]["bodyIds"], weights=rows[0]["weights"], as_of=as_of)

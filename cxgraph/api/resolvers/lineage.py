@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from cxgraph.api.db import version_param
 from cxgraph.api.limits import check_first
 from cxgraph.api.pagination import decode_cursor, page_of
 from cxgraph.api.scalars import Id64
@@ -21,7 +20,7 @@ async def lineage(info: Info, body_id: Id64, as_of: int | None = None) -> Lineag
     """Where a body came from (any body, current or retired); null for an unknown id.
     `asOf` leaves out operations and successors after that version."""
     rows = await info.context.graph.read(
-        "api_lineage", {"bodyId": int(body_id), "version": version_param(as_of)}, "lineage")
+        "api_lineage", {"bodyId": int(body_id), "asOf": as_of}, "lineage")
     if not rows:
         return None
     r = rows[0]

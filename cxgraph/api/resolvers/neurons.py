@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from cxgraph.api.db import version_param
 from cxgraph.api.limits import First, check_first, check_ids
 from cxgraph.api.pagination import decode_cursor, page_of
 from cxgraph.api.scalars import Id64
@@ -29,7 +28,7 @@ async def neurons(
         "neurons", "filter.bodyIds", [int(b) for b in f.body_ids], ctx.params)
     (after_id,) = decode_cursor("neurons", after, 1) or (None,)
     rows = await ctx.graph.read("api_neurons_page", {
-        "version": version_param(as_of), "after": after_id, "first": first + 1,
+        "asOf": as_of, "after": after_id, "first": first + 1,
         "bodyIds": body_ids, "type": f.type, "status": f.status, "minSize": f.min_size,
         "maxSize": f.max_size, "minPre": f.min_pre, "minPost": f.min_post, "region": f.region,
     }, "neurons")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from cxgraph.api.db import version_param
 from cxgraph.api.limits import First, check_first
 from cxgraph.api.pagination import decode_cursor, page_of
 from cxgraph.api.types import Info, QualityCell, QualityMap
@@ -30,7 +29,7 @@ async def quality_map(
     runs = None
     if as_of is not None:
         rows = await ctx.graph.read("api_version_stage_runs",
-                                    {"version": version_param(as_of)}, "qualityMap")
+                                    {"asOf": as_of}, "qualityMap")
         loaded = [r["stageRunId"] for r in rows]
 
         def closure() -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from cxgraph.api.db import version_param
 from cxgraph.api.errors import BadInput
 from cxgraph.api.limits import First, check_first
 from cxgraph.api.pagination import decode_cursor, page_of
@@ -42,7 +41,7 @@ async def synapses(
         raise BadInput("synapses: give exactly one of bodyId or box")
     after_id, after_type = decode_cursor("synapses", after, 2) or (None, None)
     common = {"minConfidence": float(min_confidence), "afterId": after_id,
-              "afterType": after_type, "first": first + 1, "version": version_param(as_of)}
+              "afterType": after_type, "first": first + 1, "asOf": as_of}
     if body_id is not None:
         rows = await ctx.graph.read("api_synapses_of_bodies",
                                     {**common, "ids": [int(body_id)]}, "synapses")
