@@ -37,6 +37,7 @@ from graphql import (
     value_from_ast_untyped,
 )
 from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 
 from cxgraph.api.errors import LimitExceeded
 from cxgraph.api.params import ApiParams
@@ -158,11 +159,14 @@ def _deepest(
     return best
 
 
-class DepthLimiter(AddValidationRules):
-    """Validation rule: the operation's field nesting is at most ``max_depth``."""
+def validation_rules(max_depth: int, max_aliases: int) -> list[type[ValidationRule]]:
+    """The limit rules as classes built once per schema: strawberry's ValidationCache keys
+    on the rule classes, so building them per request would defeat the cache."""
+    return [_depth_rule(max_depth), max_aliases_rule(max_aliases)]
 
-    def __init__(self, max_depth: int):
-        super().__init__([_depth_rule(max_depth)])
+
+class LimitRules(AddValidationRules):
+    """Adds the depth and alias limit rules (pass ``validation_rules(...)``)."""
 
 
 # --- cost ------------------------------------------------------------------------

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
-from cxgraph.api.limits import CostLimiter, DepthLimiter, default_first
+from cxgraph.api.limits import CostLimiter, LimitRules, default_first, validation_rules
 from cxgraph.api.params import ApiParams
 from cxgraph.api.resolvers import (
     connectivity,
@@ -58,6 +58,7 @@ class Mutation:
 def build_schema(params: ApiParams | None = None) -> strawberry.Schema:
     """The schema with the limits of ``params`` (the SDL does not depend on them)."""
     p = params or ApiParams()
+    rules = validation_rules(p.max_depth, p.max_aliases)
     # Factories, not instances: extensions keep per-request state (execution_context).
     return strawberry.Schema(
         query=Query,
@@ -66,8 +67,7 @@ def build_schema(params: ApiParams | None = None) -> strawberry.Schema:
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=p.max_tokens),
             lambda: ParserCache(maxsize=256),
-            lambda: DepthLimiter(p.max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=p.max_aliases),
+            lambda: LimitRules(rules),
             lambda: ValidationCache(maxsize=256),
             lambda: CostLimiter(max_cost=p.max_cost, default_first=default_first(p)),
         ],
