@@ -521,3 +521,28 @@ def test_sdl_snapshot_matches_code():
     assert SDL_FILE.read_text() == sdl(), (
         "schema/graphql/schema.graphql differs from the code: review the change and refresh "
         "it with `cxgraph api export-schema`")
+
+
+def test_token_cli_create_list_revoke(tmp_path):
+    from typer.testing import CliRunner
+
+    from cxgraph.cli import app
+
+    ws = Workspace.create(tmp_path / "ws")
+    runner = CliRunner()
+    made = runner.invoke(app, ["token", "create", "--workspace", str(ws.root), "--role",
+                               "write", "--name", "alice"])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip().splitlines()[-1]
+    principal = TokenStore.for_workspace(ws.root).authenticate(token)
+    assert principal is not None and principal.role.value == "write"
+    listed = runner.invoke(app, ["token", "list", "--workspace", str(ws.root), "--json"])
+    (row,) = json.loads(listed.stdout)
+    assert row["name"] == "alice" and row["revoked"] is None and "hash" not in row
+    assert runner.invoke(app, ["token", "revoke", row["id"], "--workspace",
+                               str(ws.root)]).exit_code == 0
+    assert TokenStore.for_workspace(ws.root).authenticate(token) is None
+    bad = runner.invoke(app, ["token", "create", "--workspace", str(ws.root), "--role", "god"])
+    assert bad.exit_code != 0
+    check = runner.invoke(app, ["api", "export-schema", "--check"])
+    assert check.exit_code == 0, check.output

@@ -15,6 +15,8 @@ from cxgraph.workspace import Workspace
 log = logging.getLogger(__name__)
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "schema" / "graphql" / "schema.graphql"
+SdlOutOpt = typer.Option(None, help="Where to write the SDL (default: the snapshot "
+                                    "schema/graphql/schema.graphql).")
 
 
 def register(app: typer.Typer) -> None:
@@ -95,8 +97,7 @@ def register(app: typer.Typer) -> None:
 
     @api.command("export-schema")
     def export_schema(
-        out: Path = typer.Option(None, help="Where to write the SDL (default: the snapshot "
-                                            "schema/graphql/schema.graphql)."),
+        out: Path = SdlOutOpt,
         check: bool = typer.Option(False, help="Only compare; exit 1 if the file differs."),
     ) -> None:
         """Write (or --check) the GraphQL SDL snapshot schema/graphql/schema.graphql."""
