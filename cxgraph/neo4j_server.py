@@ -81,7 +81,8 @@ def find_java() -> tuple[Path, int]:
         candidates.append(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
     if shutil.which("java"):
         candidates.append(Path(shutil.which("java")))  # type: ignore[arg-type]
-    candidates += sorted(Path("/usr/lib/jvm").glob("*/bin/java")) if Path("/usr/lib/jvm").exists() else []
+    jvm_dir = Path("/usr/lib/jvm")
+    candidates += sorted(jvm_dir.glob("*/bin/java")) if jvm_dir.exists() else []
     seen = []
     for java in candidates:
         major = _java_major(java)
@@ -148,7 +149,8 @@ def install(version: str, force: bool = False) -> Path:
             jar.rename(plugins / jar.name)
         jars = sorted(p.name for p in (staging / "lib").glob("*.jar"))
         if not any(j.startswith("neo4j-server-") for j in jars) or not any(plugins.iterdir()):
-            raise Neo4jServerError(f"Neo4j install in {staging} is incomplete: no server or APOC jar")
+            raise Neo4jServerError(
+                f"Neo4j install in {staging} is incomplete: no server or APOC jar")
         (staging / ".complete").write_text("\n".join(jars) + "\n")
         if home.exists():
             shutil.rmtree(home)

@@ -61,11 +61,11 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 continue
         raise ConfigError(f"{where}: expected {hint}, got {value!r}")
     if origin is tuple:
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v.strip()]
+        item = args[0] if args else Any
+        if isinstance(value, str):  # "1,2,3" for numbers; one element for strings (may hold ",")
+            value = [value] if item is str else [v for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
-        item = args[0] if args else Any
         if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:
             return tuple(_coerce(v, item, where) for v in value)
         if len(args) != len(value):

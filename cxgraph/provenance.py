@@ -255,7 +255,8 @@ class StageRun:
             [self.stage_run_id, block.block_id, block.write_roi.as_list(),
              block.read_roi.as_list(), worker, now()])
 
-    def block_finished(self, block_id: int, stats: dict[str, Any], error: str | None = None) -> None:
+    def block_finished(self, block_id: int, stats: dict[str, Any],
+                       error: str | None = None) -> None:
         self.store.execute(
             "UPDATE block_runs SET status = ?, io_s = ?, compute_s = ?, bytes_read = ?, "
             "bytes_written = ?, peak_rss_mb = ?, worker = coalesce(?, worker), finished_at = ?, "

@@ -103,7 +103,8 @@ class BlockGrid:
 
     def block(self, index: ZYX) -> Block:
         begin = tuple(i * b for i, b in zip(index, self.block_shape, strict=True))
-        end = tuple(min(s, bb + b) for s, bb, b in zip(self.shape, begin, self.block_shape, strict=True))
+        end = tuple(min(s, bb + b)
+                    for s, bb, b in zip(self.shape, begin, self.block_shape, strict=True))
         write = Roi(begin, end)  # type: ignore[arg-type]
         read = write.grow(self.context).intersect(self.volume)
         gz, gy, gx = self.grid_shape

@@ -79,7 +79,8 @@ def run_blockwise(
     else:
         raise ConfigError(f"executor.kind {executor.kind!r}: expected 'serial' or 'dask'")
     if failed:
-        details = "\n".join(f"block {b}: {err.splitlines()[0]}" for b, err in sorted(failed.items()))
+        details = "\n".join(f"block {b}: {err.splitlines()[0]}"
+                            for b, err in sorted(failed.items()))
         raise BlockError(f"{run.stage}: {len(failed)} block(s) failed after "
                          f"{executor.max_retries + 1} attempts:\n{details}")
     return {"blocks": len(blocks), "skipped": len(blocks) - len(todo), "ran": len(todo)}

@@ -6,9 +6,9 @@ import neo4j
 import neo4j.exceptions
 import pytest
 
+from cxgraph.config import Neo4jParams
 from cxgraph.errors import Neo4jServerError
 from cxgraph.neo4j_server import Connection, ManagedServer, server_info
-from cxgraph.config import Neo4jParams
 
 
 def test_server_reports_community_5_26_with_apoc(neo4j_connection):

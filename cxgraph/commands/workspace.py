@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -13,16 +14,18 @@ from cxgraph.workspace import Workspace
 def register(app: typer.Typer) -> None:
     @app.command("init")
     def init(
-        workspace: Path = typer.Argument(..., help="Directory to create."),
-        set_: list[str] = typer.Option([], "--set", help="Override a parameter: section.param=value"),
+        workspace: Annotated[Path, typer.Argument(help="Directory to create.")],
+        set_: Annotated[list[str] | None, typer.Option(
+            "--set", help="Override a parameter: section.param=value")] = None,
     ) -> None:
         """Create a workspace with every parameter at its default (see cxgraph.toml)."""
-        ws = Workspace.create(workspace, Config().with_overrides(set_))
+        ws = Workspace.create(workspace, Config().with_overrides(set_ or []))
         typer.echo(f"workspace ready: {ws.root}")
 
     @app.command("config")
     def show_config(
-        workspace: Path = typer.Option(None, "--workspace", "-w", help="Workspace (default: defaults)."),
+        workspace: Annotated[Path | None, typer.Option(
+            "--workspace", "-w", help="Workspace (default: the defaults).")] = None,
     ) -> None:
         """Print the full configuration (every section and parameter) as TOML."""
         cfg = Workspace.open(workspace).config if workspace else Config()
