@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "run",
     "serve",
     "graph",
+    "demo",
 ]
 
 for _name in COMMAND_MODULES:
