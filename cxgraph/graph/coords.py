@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import neo4j.spatial
 import numpy as np
+import polars as pl
 
 # Cypher fragment that builds a point from a row carrying named z, y, x keys
 # (names, not positions, so the order cannot be confused).
@@ -31,6 +32,15 @@ def zyx_from_point(p: Sequence[float]) -> tuple[float, float, float]:
     """(z, y, x) from a Neo4j point or its ``[x, y, z]`` list."""
     x, y, z = (float(v) for v in list(p)[:3])
     return z, y, x
+
+
+def point_csv_expr(prefix: str) -> pl.Expr:
+    """neo4j-admin import's point literal ``{x:..,y:..,z:..}`` built from the columns
+    ``<prefix>z``, ``<prefix>y``, ``<prefix>x`` (voxels) of a polars frame."""
+    return pl.concat_str([
+        pl.lit("{x:"), pl.col(f"{prefix}x").cast(pl.Utf8), pl.lit(",y:"),
+        pl.col(f"{prefix}y").cast(pl.Utf8), pl.lit(",z:"), pl.col(f"{prefix}z").cast(pl.Utf8),
+        pl.lit("}")])
 
 
 def csv_points(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> list[str]:

@@ -82,6 +82,17 @@ FOREACH (_ IN CASE WHEN $synapseLevel THEN [1] ELSE [] END |
   MERGE (ps)-[:ConnectsTo]->(qs))
 """
 
+Q_FRESH_CONNECTIONS = """
+UNWIND $rows AS row
+MATCH (a:Segment {bodyId: row.pre}), (b:Segment {bodyId: row.post})
+CREATE (a)-[:ConnectsTo {weight: row.weight, weightHR: row.weight_hr, roiInfo: '{}',
+                         validFrom: $v, seenIn: $v}]->(b)
+FOREACH (_ IN CASE WHEN $synapseLevel THEN [1] ELSE [] END |
+  CREATE (a)-[:Contains]->(ps:SynapseSet {synapseSetId: row.pre_set})
+  CREATE (b)-[:Contains]->(qs:SynapseSet {synapseSetId: row.post_set})
+  CREATE (ps)-[:ConnectsTo]->(qs))
+"""
+
 Q_GAP_JUNCTIONS = """
 UNWIND $rows AS row
 MATCH (a:Segment {bodyId: row.pre}), (b:Segment {bodyId: row.post})
@@ -109,6 +120,36 @@ OPTIONAL MATCH (qs)-[d:Contains]->(b) WHERE d.validTo IS NULL
 FOREACH (_ IN CASE WHEN d IS NULL THEN [1] ELSE [] END |
   CREATE (qs)-[:Contains {validFrom: $v, seenIn: $v}]->(b))
 SET d.seenIn = $v
+"""
+
+# First load into an empty graph: nothing can exist yet, so CREATE (no MERGE, no
+# Eager plans). Synapses, their pair link and their set memberships in one pass.
+Q_FRESH_SYNAPSES = f"""
+UNWIND $rows AS row
+MATCH (ps:SynapseSet {{synapseSetId: row.pre_set}})
+MATCH (qs:SynapseSet {{synapseSetId: row.post_set}})
+CREATE (a:Synapse {{synapseId: row.synapse_id, type: 'pre', validFrom: $v, seenIn: $v,
+                   location: {point_expr("row.pre_")}, confidence: row.confidence,
+                   bodyId: row.pre_body, supervoxelId: row.pre_sv, stageRun: row.stage_run,
+                   block: row.block}})
+CREATE (b:Synapse {{synapseId: row.synapse_id, type: 'post', validFrom: $v, seenIn: $v,
+                   location: {point_expr("row.post_")}, confidence: row.confidence,
+                   bodyId: row.post_body, supervoxelId: row.post_sv, stageRun: row.stage_run,
+                   block: row.block}})
+CREATE (a)-[:SynapsesTo]->(b)
+CREATE (ps)-[:Contains {{validFrom: $v, seenIn: $v}}]->(a)
+CREATE (qs)-[:Contains {{validFrom: $v, seenIn: $v}}]->(b)
+"""
+
+Q_FRESH_SUPERVOXELS = f"""
+UNWIND $rows AS row
+CREATE (s:Supervoxel {{svId: row.sv_id, validFrom: $v, seenIn: $v, size: row.size,
+                      block: row.block, stageRun: row.stage_run,
+                      centroid: CASE WHEN row.centroid_z IS NULL THEN null
+                                     ELSE {point_expr("row.centroid_")} END}})
+WITH s, row WHERE row.body_id IS NOT NULL AND row.body_id > 0
+MATCH (b:Segment {{bodyId: row.body_id}})
+CREATE (s)-[:PartOf {{validFrom: $v, seenIn: $v}}]->(b)
 """
 
 Q_SUPERVOXELS = f"""
@@ -246,6 +287,7 @@ class LoadReport:
     created_bodies: int
     seconds: float
     synapses_per_s: float
+    phases: dict[str, float] = dataclasses.field(default_factory=dict)  # seconds per step
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -257,12 +299,15 @@ def _rows(df: pl.DataFrame, batch: int):
 
 
 def _write(store: GraphStore, query: str, df: pl.DataFrame, params: dict[str, Any],
-           what: str) -> None:
+           what: str, phases: dict[str, float] | None = None) -> None:
     t0 = time.perf_counter()
     for rows in _rows(df, store.batch_size):
         store.write(query, {**params, "rows": rows})
+    dt = time.perf_counter() - t0
+    if phases is not None:
+        phases[what] = round(phases.get(what, 0.0) + dt, 3)
     if df.height:
-        log.info("loaded %d %s in %.1f s", df.height, what, time.perf_counter() - t0)
+        log.info("loaded %d %s in %.1f s", df.height, what, dt)
 
 
 def choose_version(store: GraphStore, dataset: str, fingerprint: str) -> tuple[int, bool]:
@@ -313,8 +358,12 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
     params = params or GraphParams()
     t0 = time.perf_counter()
     store.apply_schema()
+    phases: dict[str, float] = {}
     fp = snap.fingerprint()
     v, reload = choose_version(store, params.dataset, fp)
+    fresh = v == 1 and not reload and not store.read(
+        "MATCH (n) WHERE n:Segment OR n:Synapse OR n:Supervoxel OR n:Version "
+        "RETURN count(n) > 0").rows[0][0]
     kind = {"pipeline": "agglomerate" if v == 1 else "rerun"}.get(snap.kind, snap.kind)
     op_id = f"v{v}:{kind}"
     log.info("loading %s as version %d%s", snap.source, v, " (re-load)" if reload else "")
@@ -334,20 +383,25 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
         "created": [], "retired": []}]})
 
     bodies = body_rows(snap, params)
-    _write(store, Q_BODIES, bodies, {"v": v}, "bodies")
+    _write(store, Q_BODIES, bodies, {"v": v}, "bodies", phases)
     syn = synapse_rows(snap)
-    _write(store, Q_SYNAPSES, syn, {"v": v}, "synapses")
     conns = snap.connection_table(params.post_high_accuracy_threshold).with_columns(
         pl.format("{}_{}_pre", "pre", "post").alias("pre_set"),
         pl.format("{}_{}_post", "pre", "post").alias("post_set"))
     chem = conns.filter(pl.col("type").fill_null("chemical") == "chemical")
-    _write(store, Q_CONNECTIONS, chem, {"v": v, "synapseLevel": snap.synapse_level},
-           "connections")
+    _write(store, Q_FRESH_CONNECTIONS if fresh else Q_CONNECTIONS, chem,
+           {"v": v, "synapseLevel": snap.synapse_level},
+           "connections", phases)
     gap = conns.filter(pl.col("type") == "electrical")
-    _write(store, Q_GAP_JUNCTIONS, gap, {"v": v}, "gap junctions")
-    _write(store, Q_MEMBERSHIP, syn.select("synapse_id", "pre_set", "post_set"), {"v": v},
-           "synapse memberships")
-    _write(store, Q_SUPERVOXELS, snap.supervoxels, {"v": v}, "supervoxels")
+    _write(store, Q_GAP_JUNCTIONS, gap, {"v": v}, "gap junctions", phases)
+    if fresh:
+        _write(store, Q_FRESH_SYNAPSES, syn, {"v": v}, "synapses", phases)
+        _write(store, Q_FRESH_SUPERVOXELS, snap.supervoxels, {"v": v}, "supervoxels", phases)
+    else:
+        _write(store, Q_SYNAPSES, syn, {"v": v}, "synapses", phases)
+        _write(store, Q_MEMBERSHIP, syn.select("synapse_id", "pre_set", "post_set"),
+               {"v": v}, "synapse memberships", phases)
+        _write(store, Q_SUPERVOXELS, snap.supervoxels, {"v": v}, "supervoxels", phases)
     merges = snap.merges.with_columns(
         pl.concat_str([pl.lit("agglomerate:"), pl.col("stage_run").fill_null(f"v{v}")]).alias(
             "operation_id"))
@@ -357,10 +411,11 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
             {"operation_id": r["operation_id"], "kind": "agglomerate", "user": None,
              "timestamp": None, "params": None, "stage_run": r["stage_run"],
              "created": [], "retired": []} for r in mops.to_dicts()]})
-    _write(store, Q_MERGES, merges, {"v": v}, "merges")
+    _write(store, Q_MERGES, merges, {"v": v}, "merges", phases)
     if snap.operations.height:
-        _write(store, Q_OPERATIONS, snap.operations, {"v": v}, "operations")
+        _write(store, Q_OPERATIONS, snap.operations, {"v": v}, "operations", phases)
 
+    t_sweep = time.perf_counter()
     retired = store.read("MATCH (s:Segment) WHERE s.validTo IS NULL AND s.seenIn < $v "
                          "RETURN count(s)", {"v": v}).rows[0][0]
     if v > 1:
@@ -371,6 +426,7 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
         for rel in ("ConnectsTo", "GapJunction", "PartOf", "MergedWith", "Contains"):
             store.run_in_transactions(Q_SWEEP_RELS.format(rel=rel), {"v": v})
     store.run_in_transactions(Q_CREATED, {"v": v, "op": op_id})
+    phases["sweep+created"] = round(time.perf_counter() - t_sweep, 3)
     created = store.read("MATCH (s:Segment {validFrom: $v}) RETURN count(s)", {"v": v}).rows[0][0]
     bad = store.read(Q_REAPPEARED, {"v": v}).records()[0]
     if bad["n"]:
@@ -390,6 +446,7 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
         version=v, reloaded=reload, bodies=bodies.height, synapses=snap.synapses.height,
         connections=conns.height, supervoxels=snap.supervoxels.height,
         merges=snap.merges.height, retired_bodies=int(retired), created_bodies=int(created),
-        seconds=round(dt, 3), synapses_per_s=round(snap.synapses.height / dt, 1) if dt else 0.0)
+        seconds=round(dt, 3), synapses_per_s=round(snap.synapses.height / dt, 1) if dt else 0.0,
+        phases=phases)
     log.info("version %d loaded in %.1f s: %s", v, dt, report.to_dict())
     return report
