@@ -165,12 +165,14 @@ def main() -> None:
             store.clear()
             r = load_snapshot(store, snap, ws.config["graph"])
         out["bolt"] = {"seconds": r.seconds, "synapses_per_s": r.synapses_per_s,
-                       "connections": r.connections}
+                       "connections": r.connections, "phases": r.phases}
         log.info("Bolt: %s", out["bolt"])
 
     r = bulk_load_workspace(ws, snap, ws.config["graph"])
     out["bulk"] = {"seconds": r.seconds, "synapses_per_s": r.synapses_per_s,
-                   "connections": r.connections}
+                   "connections": r.connections, "phases": r.phases,
+                   "import_synapses_per_s": round(
+                       n_syn / r.phases["neo4j_admin_import"], 1)}
     log.info("bulk: %s", out["bulk"])
     conn = server.start()
     with GraphStore(conn, batch_size=args.batch_size) as store:

@@ -239,11 +239,17 @@ def bulk_load_workspace(ws: Any, snap: Snapshot, params: GraphParams | None = No
     home = neo4j_server.install(ws.config["neo4j"].version)
     java, _ = neo4j_server.find_java()
     server.start()  # writes conf/ and the password on a first use
+    t1 = time.perf_counter()
     server.stop()
+    t_stop = time.perf_counter() - t1
     t_import = run_import(files, home, server.dir / "conf", java)
+    t1 = time.perf_counter()
     conn = server.start()
+    t_start = time.perf_counter() - t1
+    t1 = time.perf_counter()
     with GraphStore(conn, batch_size=params_batch(ws)) as store:
         finish_first_version(store, snap, params)
+    t_finish = time.perf_counter() - t1
     if not keep_files:
         for p in files.nodes + files.relationships:
             p.unlink(missing_ok=True)
@@ -254,7 +260,11 @@ def bulk_load_workspace(ws: Any, snap: Snapshot, params: GraphParams | None = No
                       synapses=snap.synapses.height, connections=files.rows["connects_to"],
                       supervoxels=snap.supervoxels.height, merges=snap.merges.height,
                       retired_bodies=0, created_bodies=b.height, seconds=round(dt, 3),
-                      synapses_per_s=round(snap.synapses.height / dt, 1))
+                      synapses_per_s=round(snap.synapses.height / dt, 1),
+                      phases={"write_files": round(t_files, 3), "stop_server": round(t_stop, 3),
+                              "neo4j_admin_import": round(t_import, 3),
+                              "start_server": round(t_start, 3),
+                              "schema_indexes_and_version": round(t_finish, 3)})
 
 
 def params_batch(ws: Any) -> int:
