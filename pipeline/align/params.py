@@ -1,0 +1,51 @@
+"""Parameters of the L2 align stage (stitching, registration, warping)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cxgraph.params import Params
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignParams(Params):
+    """L2 align. Distances in px of the input tiles (y, x); thresholds as in SOFIMA."""
+
+    # --- match acceptance (all matches: tile overlaps, sections, patches) ---
+    min_peak_ratio: float = 1.6  # first/second correlation peak (SOFIMA keeps >= 1.6)
+    min_sharpness: float = 5.0  # peak / mean |correlation| in the search window
+    min_ncc: float = 0.2  # Pearson correlation over the overlap at the peak
+    whiten: float = 0.9  # spectrum normalisation exponent (1 = phase correlation)
+    upsample: int = 20  # subpixel precision 1/upsample px
+
+    # --- stitching (tiles within one section) ---
+    tile_search_px: float = 6.0  # first search radius for neighbour tiles
+    tile_max_shift_px: float = 32.0  # wider search when the first fails (misplaced tiles)
+    tile_min_ncc: float = 0.5  # overlap NCC below this rejects a tile pair
+    min_overlap_px: int = 8  # nominal overlaps narrower than this are not matched
+    tile_max_residual_px: float = 2.0  # edges whose solved residual exceeds this are dropped
+
+    # --- section registration ---
+    neighbours: int = 3  # each section is matched against this many previous valid sections
+    section_max_shift_px: float = 96.0  # max displacement difference between matched sections
+    section_match_px: int = 512  # side of the central square used for whole-section matching
+    pair_patch_px: int = 64  # patch side for refining a section pair (0 = whole-section only)
+    pair_patch_max_shift_px: float = 6.0  # search radius of those patches around the coarse shift
+    min_patch_fraction: float = 0.3  # fraction of patches that must match for a pair to count
+    section_max_residual_px: float = 2.0  # pair matches with a larger solved residual are dropped
+    smoothness_weight: float = 1e-3  # weak tie d_z ≈ d_(z-1): bridges sections with no match
+    fault_jump_px: float = 8.0  # |d_z - d_(z-1)| above this flags an alignment fault
+
+    # --- local (block-matching) refinement ---
+    local_fields: bool = True  # block-matching displacement fields on top of the translations
+    patch_px: int = 128  # side of a block-matching patch
+    patch_stride_px: int = 128  # spacing of the mesh nodes
+    patch_max_shift_px: float = 8.0  # max local residual displacement
+    max_median_deviation_px: float = 2.0  # vectors further from the local median are dropped
+    mesh_stiffness: float = 1.0  # spring pulling each node towards the rigid solution
+    field_smoothing: float = 1.0  # Gaussian sigma (in mesh nodes) of the in-plane smoothing
+
+    # --- rendering ---
+    blend_px: int = 16  # tile edge ramp width for blended mosaics
+    interpolation_order: int = 1  # 1 bilinear, 3 cubic spline
+    sections_per_block: int = 0  # aligned chunk depth along z; 0 = blocks.chunk_shape[0]

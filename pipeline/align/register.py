@@ -1,0 +1,329 @@
+"""Section registration: translations plus regularised local fields, solved globally.
+
+Conventions. Every section has a stitched mosaic ``M_z`` (y, x) px on a common
+canvas (the nominal tile layout's bounding box). Its content is displaced:
+``M_z(p) = E_z(p - D_z - u_z(p))`` where ``E_z`` is the section in the nominal
+frame, ``D_z`` (2,) its translation and ``u_z`` a small smooth field. The aligned
+section is then ``A_z(q) = M_z(q + D_z + u_z(q))``.
+
+1. :func:`match_sections` matches each usable section against up to
+   ``neighbours`` previous usable sections (going further back, up to twice as
+   far, when matches fail), so one damaged or missing section never breaks
+   the chain. A match of ``M_z`` (moving) against ``M_z'`` (reference) measures
+   ``D_z' - D_z``.
+2. :func:`solve_translations` solves all ``D`` at once by least squares, with a
+   weak smoothness tie between consecutive sections that only matters where
+   there are no matches, dropping the worst-fitting pair while any residual
+   exceeds the limit. Gauge: the mean ``D`` over usable sections is zero.
+   Errors of single pairs therefore average out instead of accumulating into
+   drift, as in TrakEM2's and EM_aligner's global solves.
+3. :func:`match_patches` + :func:`solve_fields`: block matching on a mesh of
+   nodes for every kept pair, vectors filtered by quality and by deviation from
+   the local median (SOFIMA), then per node a least-squares solve over all
+   sections with a spring of stiffness ``mesh_stiffness`` pulling each node to
+   the rigid solution, and in-plane Gaussian smoothing of the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy import ndimage, sparse
+from scipy.sparse.linalg import lsqr
+
+from pipeline.align.params import AlignParams
+from pipeline.align.warp import Field
+from pipeline.align.xcorr import Match, match
+
+log = logging.getLogger(__name__)
+
+Mosaic = tuple[np.ndarray, np.ndarray]  # (image (H, W) float32, data mask (H, W) bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairMatch:
+    """``z`` (moving) matched against ``z_ref``: measured D_zref - D_z, px (y, x)."""
+
+    z: int
+    z_ref: int
+    match: Match
+    accepted: bool  # passed the quality thresholds
+    residual_px: float = float("nan")  # |solved - measured| after the global solve
+    kept: bool = False  # used in the final solve
+
+
+def _central(mosaic: Mosaic, size: int) -> Mosaic:
+    img, mask = mosaic
+    h, w = img.shape
+    sy, sx = min(size, h), min(size, w)
+    y0, x0 = (h - sy) // 2, (w - sx) // 2
+    return img[y0 : y0 + sy, x0 : x0 + sx], mask[y0 : y0 + sy, x0 : x0 + sx]
+
+
+def match_pair(
+    ref: Mosaic, mov: Mosaic, params: AlignParams, init: np.ndarray | None = None
+) -> Match:
+    """Translation D_ref - D_mov of two sections: whole-section match, then patch median.
+
+    The coarse shift comes from phase correlation of the central squares (or
+    ``init``, a prediction from nearer pairs). It is refined by the median of
+    the accepted block-matching vectors on a grid of ``pair_patch_px`` patches:
+    a rigid displacement moves every patch alike, while neurites running
+    obliquely through the sections move single patches, so the median is far
+    less biased by tissue structure than one whole-image peak. The returned
+    ``ncc`` is the median patch NCC; the match is marked failed (ncc -1) when
+    fewer than ``min_patch_fraction`` of the patches agree.
+    """
+    a, am = _central(ref, params.section_match_px)
+    b, bm = _central(mov, params.section_match_px)
+    coarse = match(
+        a, b, max_shift=params.section_max_shift_px, upsample=params.upsample,
+        whiten=params.whiten, ref_mask=am, mov_mask=bm,
+    )
+    start = coarse.shift if init is None else np.asarray(init, float)
+    if params.pair_patch_px <= 0:
+        return coarse
+    mesh = Mesh.for_canvas(ref[0].shape, params.pair_patch_px, params.pair_patch_px)
+    pm = match_patches(ref, mov, start, np.zeros(2), mesh, params.replace(
+        patch_px=params.pair_patch_px, patch_max_shift_px=params.pair_patch_max_shift_px))
+    vec = pm.meas.reshape(-1, 2)
+    vec = vec[~np.isnan(vec[:, 0])]
+    tried = int(np.sum(~np.isnan(pm.ncc)))
+    if tried == 0 or len(vec) < max(3, params.min_patch_fraction * tried):
+        return dataclasses.replace(coarse, ncc=-1.0) if init is not None or \
+            len(vec) < 3 else coarse
+    total = start + np.median(vec, axis=0)
+    return Match(float(total[0]), float(total[1]), coarse.peak_ratio, coarse.sharpness,
+                 float(np.nanmedian(pm.ncc)), len(vec) / max(tried, 1))
+
+
+def match_sections(
+    zs: Sequence[int], load: Callable[[int], Mosaic], params: AlignParams
+) -> list[PairMatch]:
+    """Pair matches for usable sections ``zs`` (ascending); ``load(z)`` gives a mosaic.
+
+    Each section is matched against previous usable sections, nearest first,
+    until ``neighbours`` matches are accepted or ``2 * neighbours`` were tried.
+    Only the last ``2 * neighbours`` mosaics are kept in memory.
+    """
+    k = max(1, params.neighbours)
+    cache: dict[int, Mosaic] = {}
+    out: list[PairMatch] = []
+    step: dict[int, np.ndarray] = {}  # refined D_prev - D_z for consecutive usable sections
+    for idx, z in enumerate(zs):
+        cache[z] = load(z)
+        accepted = 0
+        for back, z_ref in enumerate(reversed(zs[max(0, idx - 2 * k) : idx]), start=1):
+            chain = [zs[q] for q in range(idx - back + 1, idx + 1)]
+            init = None
+            if back > 1 and all(c in step for c in chain):
+                init = np.sum([step[c] for c in chain], axis=0)  # predicted from nearer pairs
+            m = match_pair(cache[z_ref], cache[z], params, init)
+            ok = m.good(params.min_peak_ratio, params.min_sharpness, params.min_ncc)
+            if ok and back == 1:
+                step[z] = m.shift
+            out.append(PairMatch(z, z_ref, m, ok))
+            accepted += ok
+            if accepted >= k:
+                break
+        for old in [q for q in cache if q < zs[max(0, idx - 2 * k)]]:
+            del cache[old]
+    return out
+
+
+def _lsq(
+    zs: Sequence[int],
+    eqs: list[tuple[int, int, np.ndarray, float]],
+    smooth_w: float,
+    prior_w: float,
+) -> np.ndarray:
+    """Least squares x (len(zs), 2) for x[a] - x[b] = m (weight w) per eq (a, b, m, w).
+
+    Adds x[i] - x[i-1] = 0 with weight ``smooth_w`` and x = 0 with ``prior_w``.
+    """
+    index = {z: i for i, z in enumerate(zs)}
+    n = len(zs)
+    rows, cols, vals, rhs = [], [], [], []
+    r = 0
+    for a, b, m, w in eqs:
+        rows += [r, r]
+        cols += [index[a], index[b]]
+        vals += [w, -w]
+        rhs.append(w * np.asarray(m, float))
+        r += 1
+    for i in range(1, n):
+        if smooth_w > 0:
+            rows += [r, r]
+            cols += [i, i - 1]
+            vals += [smooth_w, -smooth_w]
+            rhs.append(np.zeros(2))
+            r += 1
+    for i in range(n):
+        if prior_w > 0:
+            rows.append(r)
+            cols.append(i)
+            vals.append(prior_w)
+            rhs.append(np.zeros(2))
+            r += 1
+    if r == 0:
+        return np.zeros((n, 2))
+    a_mat = sparse.csr_matrix((vals, (rows, cols)), shape=(r, n))
+    b_mat = np.asarray(rhs).reshape(r, 2)
+    return np.stack([lsqr(a_mat, b_mat[:, c], atol=1e-10, btol=1e-10)[0] for c in range(2)], 1)
+
+
+def solve_translations(
+    zs: Sequence[int], pairs: list[PairMatch], params: AlignParams
+) -> tuple[np.ndarray, list[PairMatch]]:
+    """Translations D (len(zs), 2) px for sections ``zs``; pairs with residuals filled in.
+
+    Robust: the accepted pair with the largest residual is dropped, and the
+    system re-solved, while that residual exceeds ``section_max_residual_px``
+    (a pair inconsistent with the others — an alignment fault). Gauge: mean D = 0.
+    """
+    kept = [i for i, p in enumerate(pairs) if p.accepted]
+    while True:
+        eqs = [(pairs[i].z_ref, pairs[i].z, pairs[i].match.shift, 1.0) for i in kept]
+        d = _lsq(zs, eqs, params.smoothness_weight, 0.0)
+        d = d - d.mean(axis=0) if len(d) else d
+        index = {z: i for i, z in enumerate(zs)}
+        res = {
+            i: float(np.hypot(*(d[index[pairs[i].z_ref]] - d[index[pairs[i].z]]
+                                - pairs[i].match.shift)))
+            for i in kept
+        }
+        worst = max(res, key=res.get, default=None)
+        if worst is None or res[worst] <= params.section_max_residual_px:
+            break
+        kept.remove(worst)
+    out = []
+    for i, p in enumerate(pairs):
+        r = float(np.hypot(*(d[index[p.z_ref]] - d[index[p.z]] - p.match.shift)))
+        out.append(dataclasses.replace(p, residual_px=r, kept=i in kept))
+    return d, out
+
+
+# --- local fields -----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Mesh:
+    """Mesh nodes on the canvas: node (iy, ix) at origin + (iy, ix) * stride, px (y, x)."""
+
+    shape: tuple[int, int]
+    origin: tuple[float, float]
+    stride: float
+
+    @classmethod
+    def for_canvas(cls, canvas: tuple[int, int], patch: int, stride: int) -> Mesh:
+        n = [max(1, (c - patch) // stride + 1) for c in canvas]
+        origin = tuple((c - (k - 1) * stride) / 2 for c, k in zip(canvas, n, strict=True))
+        return cls((n[0], n[1]), (float(origin[0]), float(origin[1])), float(stride))
+
+    def nodes(self) -> np.ndarray:
+        """(ny, nx, 2) node positions px (y, x)."""
+        iy, ix = np.mgrid[: self.shape[0], : self.shape[1]]
+        return np.stack([self.origin[0] + iy * self.stride, self.origin[1] + ix * self.stride], -1)
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchMatches:
+    """Block matching of one pair: measured u_zref - u_z per node (ny, nx, 2) px."""
+
+    z: int
+    z_ref: int
+    meas: np.ndarray  # (ny, nx, 2) px, nan where no accepted vector
+    ncc: np.ndarray  # (ny, nx) match quality, nan where not matched
+    rejected: int  # vectors dropped by quality or median deviation
+
+
+def _patch(mosaic: Mosaic, centre: np.ndarray, size: int) -> tuple[Mosaic, np.ndarray] | None:
+    img, mask = mosaic
+    a = np.round(centre).astype(int) - size // 2
+    if a[0] < 0 or a[1] < 0 or a[0] + size > img.shape[0] or a[1] + size > img.shape[1]:
+        return None
+    m = mask[a[0] : a[0] + size, a[1] : a[1] + size]
+    if m.mean() < 0.5:
+        return None
+    return (img[a[0] : a[0] + size, a[1] : a[1] + size], m), a + size // 2 - centre
+
+
+def match_patches(
+    ref: Mosaic, mov: Mosaic, d_ref: np.ndarray, d_mov: np.ndarray, mesh: Mesh,
+    params: AlignParams, z: int = 0, z_ref: int = 0,
+) -> PatchMatches:
+    """Block matching of ``mov`` against ``ref`` around each node, after the translations.
+
+    The patch of a section around node q is cut at q + D (rounded); with f the
+    rounding remainder, the measured shift s gives u_ref - u_mov = s + f_ref - f_mov.
+    """
+    nodes = mesh.nodes()
+    meas = np.full(nodes.shape, np.nan)
+    ncc = np.full(mesh.shape, np.nan)
+    rejected = 0
+    for iy in range(mesh.shape[0]):
+        for ix in range(mesh.shape[1]):
+            q = nodes[iy, ix]
+            pr = _patch(ref, q + d_ref, params.patch_px)
+            pm = _patch(mov, q + d_mov, params.patch_px)
+            if pr is None or pm is None:
+                continue
+            (a, am), f_ref = pr
+            (b, bm), f_mov = pm
+            m = match(a, b, max_shift=params.patch_max_shift_px, upsample=params.upsample,
+                      whiten=params.whiten, ref_mask=am, mov_mask=bm)
+            ncc[iy, ix] = m.ncc
+            if m.good(params.min_peak_ratio, params.min_sharpness, params.min_ncc):
+                meas[iy, ix] = m.shift + f_ref - f_mov
+            else:
+                rejected += 1
+    # SOFIMA's filter: drop vectors far from the median of their 3x3 neighbourhood
+    dev_limit = params.max_median_deviation_px
+    out = meas.copy()
+    for iy in range(mesh.shape[0]):
+        for ix in range(mesh.shape[1]):
+            if np.isnan(meas[iy, ix, 0]):
+                continue
+            nb = meas[max(0, iy - 1) : iy + 2, max(0, ix - 1) : ix + 2].reshape(-1, 2)
+            nb = nb[~np.isnan(nb[:, 0])]
+            if len(nb) >= 3 and np.hypot(*(meas[iy, ix] - np.median(nb, 0))) > dev_limit:
+                out[iy, ix] = np.nan
+                rejected += 1
+    return PatchMatches(z, z_ref, out, ncc, rejected)
+
+
+def solve_fields(
+    zs: Sequence[int], patches: list[PatchMatches], mesh: Mesh, params: AlignParams
+) -> dict[int, Field]:
+    """Per-section fields u_z on the mesh: per node, LS over sections with a spring to 0."""
+    n = len(zs)
+    u = np.zeros((n, *mesh.shape, 2))
+    for iy in range(mesh.shape[0]):
+        for ix in range(mesh.shape[1]):
+            eqs = [
+                (p.z_ref, p.z, p.meas[iy, ix], 1.0)
+                for p in patches
+                if not np.isnan(p.meas[iy, ix, 0])
+            ]
+            if eqs:
+                u[:, iy, ix] = _lsq(zs, eqs, 0.0, params.mesh_stiffness)
+    if params.field_smoothing > 0:
+        sig = (0, params.field_smoothing, params.field_smoothing, 0)
+        u = ndimage.gaussian_filter(u, sig, mode="nearest")
+    return {z: Field(u[i], mesh.origin, mesh.stride) for i, z in enumerate(zs)}
+
+
+def patch_residuals(
+    patches: list[PatchMatches], fields: dict[int, Field], mesh: Mesh
+) -> list[tuple[int, int, int, int, float]]:
+    """(z, z_ref, iy, ix, residual px) of every kept vector after the fields."""
+    out = []
+    for p in patches:
+        pred = fields[p.z_ref].u - fields[p.z].u
+        r = np.hypot(*np.moveaxis(pred - p.meas, -1, 0))
+        for iy, ix in zip(*np.nonzero(~np.isnan(r)), strict=True):
+            out.append((p.z, p.z_ref, int(iy), int(ix), float(r[iy, ix])))
+    return out
