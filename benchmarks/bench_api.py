@@ -213,6 +213,7 @@ def main() -> None:
     ap.add_argument("--no-load", action="store_true", help="use the graph already loaded")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     ws = Workspace.create(args.workdir)
     snap = generate(int(100_000 * args.scale), int(5_000_000 * args.scale))

@@ -7,9 +7,12 @@
 // $afterPost: int? = null - post of the last row of the previous page
 // $first: int = 1000 - page size
 // $asOf: int? = null - version to answer for (null: the current version)
+// (UNWIND anchors each pre body on its unique index; a plain `a.bodyId IN $pre` lets the
+// planner scan every ConnectsTo through the weight index instead.)
 WITH coalesce($asOf, 4611686018427387904) AS v
-MATCH (a:Segment)-[r:ConnectsTo]->(b:Segment)
-WHERE a.bodyId IN $pre AND b.bodyId IN $post AND r.weight >= $minWeight
+UNWIND $pre AS preId
+MATCH (a:Segment {bodyId: preId})-[r:ConnectsTo]->(b:Segment)
+WHERE b.bodyId IN $post AND r.weight >= $minWeight
   AND r.validFrom <= v AND (r.validTo IS NULL OR r.validTo > v)
   AND ($afterPre IS NULL OR a.bodyId > $afterPre
        OR (a.bodyId = $afterPre AND b.bodyId > $afterPost))

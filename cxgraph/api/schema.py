@@ -34,25 +34,31 @@ from cxgraph.api.types import (
 )
 
 
+def _field(resolver):
+    """A root field described by its resolver's docstring (shown in GraphiQL and the SDL)."""
+    doc = " ".join((resolver.__doc__ or "").split())
+    return strawberry.field(resolver=resolver, description=doc or None)
+
+
 @strawberry.type(description="Reads. Every field takes an optional `asOf` version "
                              "(default: the current graph).")
 class Query:
-    neuron: Neuron | None = strawberry.field(resolver=neurons.neuron)
-    neurons: NeuronPage = strawberry.field(resolver=neurons.neurons)
-    partners: list[Partner] = strawberry.field(resolver=connectivity.partners)
-    connections: ConnectionPage = strawberry.field(resolver=connectivity.connections)
-    shortest_path: Path | None = strawberry.field(resolver=connectivity.shortest_path)
-    synapses: SynapsePage = strawberry.field(resolver=synapses.synapses)
-    lineage: Lineage | None = strawberry.field(resolver=lineage.lineage)
-    provenance: list[Provenance] = strawberry.field(resolver=provenance.provenance)
-    regions: list[Region] = strawberry.field(resolver=regions.regions)
-    quality_map: QualityMap = strawberry.field(resolver=quality.quality_map)
+    neuron: Neuron | None = _field(neurons.neuron)
+    neurons: NeuronPage = _field(neurons.neurons)
+    partners: list[Partner] = _field(connectivity.partners)
+    connections: ConnectionPage = _field(connectivity.connections)
+    shortest_path: Path | None = _field(connectivity.shortest_path)
+    synapses: SynapsePage = _field(synapses.synapses)
+    lineage: Lineage | None = _field(lineage.lineage)
+    provenance: list[Provenance] = _field(provenance.provenance)
+    regions: list[Region] = _field(regions.regions)
+    quality_map: QualityMap = _field(quality.quality_map)
 
 
 @strawberry.type(description="Writes; they need a token with the write (or admin) role.")
 class Mutation:
-    annotate_neuron: AnnotateResult = strawberry.field(resolver=mutations.annotate_neuron)
-    flag_region: Region | None = strawberry.field(resolver=mutations.flag_region)
+    annotate_neuron: AnnotateResult = _field(mutations.annotate_neuron)
+    flag_region: Region | None = _field(mutations.flag_region)
 
 
 def build_schema(params: ApiParams | None = None) -> strawberry.Schema:

@@ -23,6 +23,8 @@ from cxgraph.api.scalars import JSON, Id64, Long
 from cxgraph.graph.coords import zyx_from_point
 
 Info = strawberry.Info[Context, None]
+AsOf = Annotated[int | None, strawberry.argument(
+    description="graph version to answer for (default: the current graph)")]
 
 
 # --- enums and inputs -----------------------------------------------------------

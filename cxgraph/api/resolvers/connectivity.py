@@ -10,6 +10,7 @@ from cxgraph.api.limits import First, check_first, check_hops, check_ids
 from cxgraph.api.pagination import decode_cursor, page_of
 from cxgraph.api.scalars import Id64
 from cxgraph.api.types import (
+    AsOf,
     Connection,
     ConnectionPage,
     Direction,
@@ -36,7 +37,7 @@ async def partners(
     direction: Direction = Direction.BOTH,
     min_weight: int = 1,
     first: First = None,
-    as_of: int | None = None,
+    as_of: AsOf = None,
 ) -> list[Partner]:
     """Bodies connected to `bodyId` with weight >= minWeight, strongest first."""
     return await load_partners(info, body_id, direction, min_weight, first, as_of)
@@ -49,7 +50,7 @@ async def connections(
     min_weight: int = 1,
     first: First = None,
     after: str | None = None,
-    as_of: int | None = None,
+    as_of: AsOf = None,
 ) -> ConnectionPage:
     """Every connection from a body in `pre` to a body in `post`, by (pre, post)."""
     ctx = info.context
@@ -74,7 +75,7 @@ async def shortest_path(
     to: Id64,
     min_weight: int = 1,
     max_hops: int | None = None,
-    as_of: int | None = None,
+    as_of: AsOf = None,
 ) -> Path | None:
     """A shortest directed path from `from` to `to` over edges with weight >= minWeight,
     at most maxHops long; null when there is none."""

@@ -6,6 +6,7 @@ from cxgraph.api.limits import check_first
 from cxgraph.api.pagination import decode_cursor, page_of
 from cxgraph.api.scalars import Id64
 from cxgraph.api.types import (
+    AsOf,
     Info,
     Lineage,
     Merge,
@@ -16,7 +17,7 @@ from cxgraph.api.types import (
 )
 
 
-async def lineage(info: Info, body_id: Id64, as_of: int | None = None) -> Lineage | None:
+async def lineage(info: Info, body_id: Id64, as_of: AsOf = None) -> Lineage | None:
     """Where a body came from (any body, current or retired); null for an unknown id.
     `asOf` leaves out operations and successors after that version."""
     rows = await info.context.graph.read(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from cxgraph.api.limits import First, check_first, check_ids
 from cxgraph.api.pagination import decode_cursor, page_of
 from cxgraph.api.scalars import Id64
-from cxgraph.api.types import Info, Neuron, NeuronFilter, NeuronPage
+from cxgraph.api.types import AsOf, Info, Neuron, NeuronFilter, NeuronPage
 
 
-async def neuron(info: Info, body_id: Id64, as_of: int | None = None) -> Neuron | None:
+async def neuron(info: Info, body_id: Id64, as_of: AsOf = None) -> Neuron | None:
     """One body as it was at `asOf` (default: now); null if it did not exist then."""
     return await info.context.loaders.neuron.load((int(body_id), as_of))
 
@@ -18,7 +18,7 @@ async def neurons(
     filter: NeuronFilter | None = None,  # noqa: A002 - the GraphQL argument's name
     first: First = None,
     after: str | None = None,
-    as_of: int | None = None,
+    as_of: AsOf = None,
 ) -> NeuronPage:
     """Bodies matching `filter`, by bodyId, one page at a time."""
     ctx = info.context

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from cxgraph.api.scalars import Id64
-from cxgraph.api.types import Artifact, BlockRun, Info, ObjectKind, Provenance, StageRun
+from cxgraph.api.types import Artifact, AsOf, BlockRun, Info, ObjectKind, Provenance, StageRun
 
 
 def stage_run_from_row(r: dict[str, Any]) -> StageRun:
@@ -36,7 +36,7 @@ def block_run_from_row(r: dict[str, Any]) -> BlockRun:
 
 
 async def provenance(info: Info, object_id: Id64, kind: ObjectKind | None = None,
-                     as_of: int | None = None) -> list[Provenance]:
+                     as_of: AsOf = None) -> list[Provenance]:
     """The stage run and block that produced the object(s) with this id, with every
     provenance field, and the runs upstream of it. Body, synapse and supervoxel ids are
     separate spaces: without `kind` every kind with that id is returned. `asOf` is accepted

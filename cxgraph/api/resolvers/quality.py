@@ -6,7 +6,7 @@ import asyncio
 
 from cxgraph.api.limits import First, check_first
 from cxgraph.api.pagination import decode_cursor, page_of
-from cxgraph.api.types import Info, QualityCell, QualityMap
+from cxgraph.api.types import AsOf, Info, QualityCell, QualityMap
 
 
 async def quality_map(
@@ -16,7 +16,7 @@ async def quality_map(
     stage: str | None = None,
     first: First = None,
     after: str | None = None,
-    as_of: int | None = None,
+    as_of: AsOf = None,
 ) -> QualityMap:
     """Values of one quality metric of one layer (tables/quality.parquet), per block,
     section, tile or region, with count/min/max/mean over all matching rows. Without

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cxgraph.api.types import Info, Region
+from cxgraph.api.types import AsOf, Info, Region
 
 
 def region_from_record(r: dict[str, Any]) -> Region:
@@ -12,7 +12,7 @@ def region_from_record(r: dict[str, Any]) -> Region:
                   reason=r.get("reason"))
 
 
-async def regions(info: Info, as_of: int | None = None) -> list[Region]:
+async def regions(info: Info, as_of: AsOf = None) -> list[Region]:
     """Every named region with its box and QA flags. Regions are not versioned: `asOf`
     is accepted for uniformity and does not change the answer."""
     rows = await info.context.graph.read("api_regions", {}, "regions")

@@ -6,7 +6,7 @@ from cxgraph.api.errors import BadInput
 from cxgraph.api.limits import First, check_first
 from cxgraph.api.pagination import decode_cursor, page_of
 from cxgraph.api.scalars import Id64
-from cxgraph.api.types import BoxInput, Info, Synapse, SynapsePage
+from cxgraph.api.types import AsOf, BoxInput, Info, Synapse, SynapsePage
 from cxgraph.graph.coords import point_from_zyx
 
 
@@ -31,7 +31,7 @@ async def synapses(
     min_confidence: float = 0.0,
     first: First = None,
     after: str | None = None,
-    as_of: int | None = None,
+    as_of: AsOf = None,
 ) -> SynapsePage:
     """Synapses of one body (`bodyId`) or inside a box (`box`, voxels, end exclusive),
     by (synapseId, type), one page at a time."""
