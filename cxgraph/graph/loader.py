@@ -178,6 +178,14 @@ FOREACH (_ IN CASE WHEN m IS NULL THEN [1] ELSE [] END |
 SET m.seenIn = $v
 """
 
+Q_FRESH_MERGES = """
+UNWIND $rows AS row
+MATCH (a:Supervoxel {svId: row.sv_a}), (b:Supervoxel {svId: row.sv_b})
+CREATE (a)-[:MergedWith {affinity: row.affinity, step: row.step, block: row.block,
+                         stageRun: row.stage_run, operationId: row.operation_id,
+                         validFrom: $v, seenIn: $v}]->(b)
+"""
+
 Q_OPERATIONS = """
 UNWIND $rows AS row
 MERGE (o:Operation {operationId: row.operation_id})
@@ -411,7 +419,7 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
             {"operation_id": r["operation_id"], "kind": "agglomerate", "user": None,
              "timestamp": None, "params": None, "stage_run": r["stage_run"],
              "created": [], "retired": []} for r in mops.to_dicts()]})
-    _write(store, Q_MERGES, merges, {"v": v}, "merges", phases)
+    _write(store, Q_FRESH_MERGES if fresh else Q_MERGES, merges, {"v": v}, "merges", phases)
     if snap.operations.height:
         _write(store, Q_OPERATIONS, snap.operations, {"v": v}, "operations", phases)
 
