@@ -179,10 +179,11 @@ def run_import(files: ImportFiles, neo4j_home: Path, conf_dir: Path, java: Path,
            *[f"--nodes={p}" for p in files.nodes],
            *[f"--relationships={p}" for p in files.relationships],
            "--delimiter=TAB", "--array-delimiter=;", "--id-type=INTEGER",
-           "--overwrite-destination=true", "--skip-bad-relationships=false", database]
+           "--overwrite-destination=true", "--skip-bad-relationships=false",
+           f"--report-file={files.directory / 'import.report'}", database]
     env = {**os.environ, "NEO4J_HOME": str(neo4j_home), "NEO4J_CONF": str(conf_dir)}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=files.directory)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         raise GraphError(f"neo4j-admin import failed (exit {proc.returncode}):\n{tail}")
