@@ -21,7 +21,7 @@ class AlignParams(Params):
     # --- stitching (tiles within one section) ---
     tile_search_px: float = 6.0  # first search radius for neighbour tiles
     tile_max_shift_px: float = 32.0  # wider search when the first fails (misplaced tiles)
-    tile_min_ncc: float = 0.5  # overlap NCC below this rejects a tile pair
+    tile_min_ncc: float = 0.7  # overlap NCC below this rejects a tile pair
     min_overlap_px: int = 8  # nominal overlaps narrower than this are not matched
     tile_max_residual_px: float = 2.0  # edges whose solved residual exceeds this are dropped
 
@@ -41,6 +41,9 @@ class AlignParams(Params):
     patch_px: int = 128  # side of a block-matching patch
     patch_stride_px: int = 128  # spacing of the mesh nodes
     patch_max_shift_px: float = 8.0  # max local residual displacement
+    patch_min_peak_ratio: float = 1.2  # block-matching vectors: looser than whole images,
+    patch_min_sharpness: float = 2.0  # the median over patches and the local-median
+    patch_min_ncc: float = 0.1  # filter reject what slips through
     max_median_deviation_px: float = 2.0  # vectors further from the local median are dropped
     mesh_stiffness: float = 1.0  # spring pulling each node towards the rigid solution
     field_smoothing: float = 1.0  # Gaussian sigma (in mesh nodes) of the in-plane smoothing

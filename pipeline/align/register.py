@@ -276,7 +276,8 @@ def match_patches(
             m = match(a, b, max_shift=params.patch_max_shift_px, upsample=params.upsample,
                       whiten=params.whiten, ref_mask=am, mov_mask=bm)
             ncc[iy, ix] = m.ncc
-            if m.good(params.min_peak_ratio, params.min_sharpness, params.min_ncc):
+            if m.good(params.patch_min_peak_ratio, params.patch_min_sharpness,
+                      params.patch_min_ncc):
                 meas[iy, ix] = m.shift + f_ref - f_mov
             else:
                 rejected += 1
