@@ -48,7 +48,7 @@ class Neo4jParams(Params):
     port: int = 0  # managed server Bolt port on 127.0.0.1; 0 picks a free one
     heap_mb: int = 1024  # managed server JVM heap
     pagecache_mb: int = 512  # managed server page cache
-    start_timeout_s: float = 120.0
+    start_timeout_s: float = 180.0  # seconds for Bolt to answer after start
     query_timeout_s: float = 30.0  # analyst (read-only) queries
     batch_size: int = 5000  # rows per UNWIND write batch
 

@@ -16,7 +16,7 @@ def neo4j_server(tmp_path_factory) -> ManagedServer | None:
     if external_connection(Neo4jParams()):
         yield None
         return
-    params = Neo4jParams(heap_mb=768, pagecache_mb=256)
+    params = Neo4jParams(heap_mb=768, pagecache_mb=256, start_timeout_s=300)
     server = ManagedServer(tmp_path_factory.mktemp("neo4j"), params)
     server.start()
     yield server
