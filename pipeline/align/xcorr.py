@@ -227,17 +227,18 @@ def refine(
     keep[:, :2] = keep[:, -2:] = False
     if keep.sum() < 32:
         return shift.astype(float)
+    # only the part of ref that can be sampled (plus a margin for the spline)
+    ry0, ry1 = max(0, y0 + dy - 4), min(h, y1 + dy + 4)
+    rx0, rx1 = max(0, x0 + dx - 4), min(w, x1 + dx + 4)
+    coeffs = ndimage.spline_filter(a_full[ry0:ry1, rx0:rx1], order=3)
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
     ramp_y = (yy - yy.mean())[keep] / max(y1 - y0, 1)
     ramp_x = (xx - xx.mean())[keep] / max(x1 - x0, 1)
     d = np.zeros(2)
-    for _ in range(8):
-        cy, cx = yy + dy + d[0], xx + dx + d[1]
-        a = ndimage.map_coordinates(a_full, [cy, cx], order=3, mode="nearest")
-        gy = ndimage.map_coordinates(a_full, [cy + 0.5, cx], order=3, mode="nearest") - \
-            ndimage.map_coordinates(a_full, [cy - 0.5, cx], order=3, mode="nearest")
-        gx = ndimage.map_coordinates(a_full, [cy, cx + 0.5], order=3, mode="nearest") - \
-            ndimage.map_coordinates(a_full, [cy, cx - 0.5], order=3, mode="nearest")
+    for _ in range(6):
+        cy, cx = yy + dy + d[0] - ry0, xx + dx + d[1] - rx0
+        a = ndimage.map_coordinates(coeffs, [cy, cx], order=3, mode="nearest", prefilter=False)
+        gy, gx = np.gradient(a)
         av, bv, gyv, gxv = a[keep], b[keep], gy[keep], gx[keep]
         # b ≈ g*a + o + ry*y + rx*x + g*(gy*ddy + gx*ddx): solve for
         # (g, o, ry, rx, g*ddy, g*ddx); the ramps absorb uneven illumination
