@@ -154,3 +154,35 @@ def test_register_on_synthetic_stack_recovers_translations():
     sol, pairs = reg.solve_translations(zs, pairs, params)
     assert sum(p.kept for p in pairs) >= 12
     assert np.abs(sol - (d - d.mean(0))).max() < 0.5
+
+
+@pytest.fixture(scope="module")
+def phantom_run(tmp_path_factory):
+    """A small phantom with faults, run through ingest, stitch and align."""
+    from cxgraph.workspace import Workspace
+    from pipeline.align.evaluate import evaluate
+    from pipeline.phantom import PhantomParams, render_phantom
+    from pipeline.stages import run_stages
+
+    root = tmp_path_factory.mktemp("phantom_align")
+    render_phantom(root / "in", PhantomParams(
+        shape=(12, 256, 256), seed=3,
+        faults=("missing-section:z=3", "alignment-fault:z=6:8,shift=25",
+                "tile-misplacement:z=9,row=1,col=1,shift=15")))
+    ws = Workspace.create(root / "ws")
+    run_stages(ws, root / "in", until="align")
+    return evaluate(ws, root / "in", naive=False)
+
+
+def test_phantom_tiles_placed_and_faults_flagged(phantom_run):
+    r = phantom_run
+    assert r["tile_error_mean_px"] <= 0.5
+    assert r["missing_detected"] and r["flagged"]["section_missing"] == [3]
+    assert r["fault_band_detected"] and r["false_fault_flags"] == []
+
+
+@pytest.mark.xfail(reason="per-pair error ~0.5 px on the noisy phantom accumulates (see "
+                          "BENCHMARKS.md, Alignment)", strict=False)
+def test_phantom_registration_target(phantom_run):
+    assert phantom_run["registration_error_mean_px"] <= 0.5
+    assert phantom_run["registration_error_max_px"] <= 1.5
