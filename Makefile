@@ -2,8 +2,10 @@
 CACHE ?= $(or $(CXGRAPH_CACHE),$(HOME)/.cache/cxgraph)
 PY := $(CACHE)/venv/bin/python
 DEMO_WS ?= demo-workspace
+# The shared venv holds dependencies only; this clone's code comes from here.
+export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint
 
 setup:
 	@bash scripts/setup.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make the environment cxgraph needs, idempotently, caching heavy downloads outside the clone:
-#   - Python 3.11 venv with every dependency: $CXGRAPH_CACHE/venv (default ~/.cache/cxgraph)
-#     reinstalled only when pyproject.toml changes; the clone is installed editable each time.
+#   - Python 3.11 venv with every dependency: $CXGRAPH_CACHE/venv (default ~/.cache/cxgraph),
+#     updated only when pyproject.toml changes.
 #   - Java 17/21 and Maven for the Neo4j server (installed with apt-get when missing and allowed).
 #   - Neo4j Community + APOC from Maven Central into $CXGRAPH_CACHE/neo4j-<version>.
 set -euo pipefail
@@ -36,11 +36,19 @@ if ! "$VENV/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 
 fi
 if [ "$(cat "$VENV/.cxgraph-deps" 2>/dev/null)" != "$stamp" ]; then
   echo "setup: installing Python dependencies into $VENV (first time: a few minutes; torch is large)"
-  "$VENV/bin/pip" install -q -e ".[test]"
+  # Dependencies only: the venv is shared by every clone, so the code itself is never
+  # installed into it; the Makefile and bin/cxgraph put this clone on PYTHONPATH.
+  "$VENV/bin/python" - <<'PY' > "$VENV/.requirements.txt"
+import tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["test"]))
+PY
+  "$VENV/bin/pip" install -q -r "$VENV/.requirements.txt"
   echo "$stamp" > "$VENV/.cxgraph-deps"
-else
-  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e .
 fi
+# An older setup installed the code itself into the shared venv; it would shadow this clone.
+if "$VENV/bin/pip" show -q cxgraph >/dev/null 2>&1; then "$VENV/bin/pip" uninstall -q -y cxgraph; fi
+export PYTHONPATH="$PWD"
 if [ -z "${NEO4J_URI:-}" ]; then
   "$VENV/bin/python" -m cxgraph neo4j install
 fi

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -22,6 +23,7 @@ from cxgraph.workspace import Workspace
 from pipeline.blocks import BlockGrid, Roi, check_chunk_aligned
 from pipeline.smooth import SmoothParams, run_smooth, smooth_volume
 
+REPO = Path(__file__).resolve().parent.parent
 SMALL = ["blocks.block_shape=[8,32,32]", "blocks.chunk_shape=[8,32,32]"]
 
 
@@ -153,7 +155,8 @@ def test_killed_run_resumes_without_redoing_finished_blocks(tmp_path):
     ws, raw = make_ws(tmp_path / "ws", shape=shape)
     script = tmp_path / "drive.py"
     script.write_text(DRIVER)
-    proc = subprocess.Popen([sys.executable, str(script), str(ws.root)],
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, str(script), str(ws.root)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done_before: dict[int, object] = {}
     deadline = time.monotonic() + 120
