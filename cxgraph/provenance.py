@@ -313,9 +313,15 @@ def stage_run(
         [stage, params_hash, input_hash, region_json])
     started = now()
     t0 = time.perf_counter()
+    previous_outputs: dict[str, Path] = {}
     if existing:
         run_id = existing[0][0]
         log.info("%s: resuming stage run %s (same parameters and inputs)", stage, run_id)
+        # A resumed run keeps the outputs it declared before (re-hashed at exit), so a
+        # stage that finds its work already done need not declare them again.
+        old = store.execute("SELECT outputs_json FROM stage_runs WHERE stage_run_id = ?", [run_id])
+        previous_outputs = {n: Path(d["path"]) for n, d in json.loads(old[0][0] or "{}").items()
+                            if Path(d["path"]).exists()}
         store.execute(
             "UPDATE stage_runs SET status = 'running', attempts = attempts + 1, run_id = ?, "
             "code_revision = ?, code_dirty = ?, started_at = ?, finished_at = NULL, error = NULL "
@@ -335,7 +341,7 @@ def stage_run(
         [(d["sha256"], run_id, "input", n, d["path"], _size(Path(d["path"])))
          for n, d in inputs_desc.items()]
         + ([(model_id, run_id, "model", "model", str(model), _size(Path(model)))] if model else []))
-    run = StageRun(ws, store, run_id, stage, layer)
+    run = StageRun(ws, store, run_id, stage, layer, outputs=previous_outputs)
     try:
         yield run
     except BaseException as e:

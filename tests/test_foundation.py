@@ -118,6 +118,17 @@ def test_failed_stage_is_recorded_with_its_error(tmp_path):
     assert row["status"] == "failed" and "boom" in row["error"]
 
 
+def test_resumed_stage_run_keeps_its_declared_outputs(tmp_path):
+    ws, _ = make_ws(tmp_path / "ws")
+    for declare in (True, False):  # the second run finds its work done and declares nothing
+        with stage_run(ws, "noop", "L1", {"p": 1}, inputs={"a": "aligned"}) as run:
+            if declare:
+                run.output("copy", "aligned")
+    row = ProvenanceStore(ws.provenance_path).execute(
+        "SELECT attempts, outputs_json FROM stage_runs")[0]
+    assert row[0] == 2 and json.loads(row[1])["copy"]["sha256"]
+
+
 def test_rerun_is_idempotent(tmp_path):
     ws, raw = make_ws(tmp_path / "ws")
     first = run_smooth(ws)
