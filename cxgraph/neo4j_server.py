@@ -56,6 +56,7 @@ class Connection:
     managed: bool = False
 
     def driver(self):  # -> neo4j.Driver
+        """A plain driver (no connectivity check); ``cxgraph.graph`` uses ``open_driver``."""
         import neo4j
 
         return neo4j.GraphDatabase.driver(self.uri, auth=(self.user, self.password))
@@ -394,20 +395,14 @@ def server_info(conn: Connection) -> dict[str, Any]:
     """Version, edition and APOC version as the server itself reports them."""
     import neo4j.exceptions
 
-    try:
-        with conn.driver() as drv:
-            comp = drv.execute_query("CALL dbms.components() YIELD name, versions, edition "
-                                     "RETURN name, versions[0] AS version, edition").records[0]
-            try:
-                apoc = drv.execute_query("RETURN apoc.version() AS v").records[0]["v"]
-            except neo4j.exceptions.ClientError:
-                apoc = None
-    except neo4j.exceptions.AuthError as e:
-        raise Neo4jServerError(
-            f"Neo4j at {conn.uri} refused user {conn.user!r}: wrong password "
-            "(check NEO4J_PASSWORD, or the workspace's neo4j/password)"
-        ) from e
-    except neo4j.exceptions.ServiceUnavailable as e:
-        raise Neo4jServerError(f"no Neo4j answers at {conn.uri}: {e}") from e
+    from cxgraph.graph.connection import open_driver  # maps auth/unreachable to clear errors
+
+    with open_driver(conn) as drv:
+        comp = drv.execute_query("CALL dbms.components() YIELD name, versions, edition "
+                                 "RETURN name, versions[0] AS version, edition").records[0]
+        try:
+            apoc = drv.execute_query("RETURN apoc.version() AS v").records[0]["v"]
+        except neo4j.exceptions.ClientError:
+            apoc = None
     return {"name": comp["name"], "version": comp["version"], "edition": comp["edition"],
             "apoc": apoc, "uri": conn.uri}
