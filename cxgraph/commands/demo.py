@@ -49,6 +49,7 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
     from cxgraph.graph.store import GraphStore
     from cxgraph.neo4j_server import connect, managed_server, server_info
     from cxgraph.provenance import pipeline_run
+    from pipeline.align.evaluate import evaluate as evaluate_alignment
     from pipeline.phantom import PhantomParams, render_phantom
     from pipeline.stages import run_stages
 
@@ -71,6 +72,10 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
     with pipeline_run(ws, f"demo {root}"):
         run_ids = run_stages(ws, input_dir)
     console.print(run_ids)
+    scores = evaluate_alignment(ws, input_dir)
+    _print_table(console, "alignment vs the phantom's ground truth (px)", ["metric", "value"],
+                 [(k, round(v, 2)) for k, v in scores.items()
+                  if isinstance(v, float) and k.endswith("_px")])
 
     console.rule("[bold]3. graph (Neo4j)")
     conn = connect(ws)
