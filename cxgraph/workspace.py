@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import tomllib
 from collections.abc import Sequence
@@ -147,7 +148,19 @@ class Workspace:
         )
         return arr
 
+    def replace_array(self, completed: str, name: str) -> None:
+        """Put the finished array ``completed`` in place of ``name`` (a directory rename),
+        so readers never see a half-written ``name``."""
+        src, dst = self.zarr_path / completed, self.zarr_path / name
+        if dst.exists():
+            shutil.rmtree(dst)
+        src.rename(dst)
+
     # --- tables --------------------------------------------------------------
+    def parts_dir(self, stage_run_id: str) -> Path:
+        """Where a stage run keeps per-block table parts until it assembles them."""
+        return self.tables_dir / "_parts" / stage_run_id
+
     def write_table(self, name: str, table: pa.Table) -> Path:
         """Write ``tables/<name>.parquet`` atomically (never half-written)."""
         path = self.table_path(name)

@@ -17,8 +17,12 @@ import dataclasses
 import itertools
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cxgraph.errors import ConfigError
 
@@ -175,3 +179,26 @@ def write(array, roi: Roi, data: np.ndarray) -> None:
     if stats is not None:
         stats.io_s += time.perf_counter() - t0
         stats.bytes_written += data.nbytes
+
+
+# --- per-block table rows ------------------------------------------------------------
+
+
+def write_block_rows(parts_dir: str | Path, name: str, block_id: int,
+                     rows: list[dict[str, Any]]) -> None:
+    """Save one block's rows of table ``name`` as its own Parquet part.
+
+    A stage assembles the table with ``collect_block_rows`` once every block is
+    done; parts of blocks finished before a crash survive it, so a resumed run
+    needs only the blocks it still has to do.
+    """
+    if rows:
+        Path(parts_dir).mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows),
+                       Path(parts_dir) / f"{name}_{block_id:06d}.parquet")
+
+
+def collect_block_rows(parts_dir: str | Path, name: str) -> pa.Table | None:
+    """All blocks' parts of table ``name`` in block order (None if no block wrote rows)."""
+    files = sorted(Path(parts_dir).glob(f"{name}_*.parquet"))
+    return pa.concat_tables([pq.read_table(f) for f in files]) if files else None

@@ -42,8 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import zarr
 from scipy import ndimage
 
@@ -51,7 +49,7 @@ from cxgraph.errors import ConfigError, InputDataError
 from cxgraph.params import Params
 from cxgraph.provenance import stage_run
 from cxgraph.workspace import Workspace
-from pipeline.blocks import Block, BlockGrid
+from pipeline.blocks import Block, BlockGrid, collect_block_rows, write_block_rows
 from pipeline.manifest import Manifest, read_manifest
 from pipeline.runner import run_blockwise
 
@@ -302,18 +300,8 @@ def _ingest_block(
         for m, vals in sec_q.items():
             if vals:
                 quality.append({"metric": m, "value": float(np.mean(vals)), "section": z})
-    Path(parts_dir).mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(out_rows),
-                   Path(parts_dir) / f"{block.block_id:06d}.parquet")
+    write_block_rows(parts_dir, "tiles", block.block_id, out_rows)
     return {"quality": quality}
-
-
-def _swap_in(ws: Workspace, tmp: str, final: str) -> None:
-    """Replace array ``final`` by the completed array ``tmp`` (a directory rename)."""
-    src, dst = ws.zarr_path / tmp, ws.zarr_path / final
-    if dst.exists():
-        shutil.rmtree(dst)
-    src.rename(dst)
 
 
 def run_ingest(ws: Workspace, input_dir: Path | str) -> str:
@@ -358,12 +346,12 @@ def run_ingest(ws: Workspace, input_dir: Path | str) -> str:
             ws.create_array(tmp, (z_total, n, *manifest.tile_shape), np.uint8,
                             (1, 1, *manifest.tile_shape), manifest.voxel_size,
                             attrs=attrs | {"axes": ["z", "tile", "y", "x"]})
-        parts = ws.tables_dir / "_parts" / run.stage_run_id
+        parts = ws.parts_dir(run.stage_run_id)
         process = functools.partial(_ingest_block, manifest, rows, flat, mapping, params,
                                     str(ws.zarr_path / tmp), str(parts))
         run_blockwise(run, process, grid, description="ingest")
-        _swap_in(ws, tmp, "tiles")
-        table = pa.concat_tables([pq.read_table(p) for p in sorted(parts.glob("*.parquet"))])
+        ws.replace_array(tmp, "tiles")
+        table = collect_block_rows(parts, "tiles")
         ws.write_table("tiles", table.sort_by([("z", "ascending"), ("tile_index", "ascending")]))
         shutil.rmtree(parts, ignore_errors=True)
         if flat is not None:
