@@ -140,6 +140,27 @@ def test_global_solve_over_neighbours_beats_chaining():
     assert err(sol) < 0.5 * err(chained)
 
 
+def test_robust_mean_ignores_a_large_coherent_minority():
+    """40 % of the patches move together (an oblique dendrite): the mode estimate ignores them."""
+    rng = np.random.default_rng(4)
+    rigid = np.array([1.0, -0.5]) + rng.normal(0, 0.05, (60, 2))
+    tissue = np.array([1.8, 0.3]) + rng.normal(0, 0.05, (40, 2))
+    vec = np.concatenate([rigid, tissue])
+    mean, se = reg.robust_mean(vec, trim=0.75)
+    err = np.hypot(*(mean - (1.0, -0.5)))
+    assert err < 0.05
+    assert 0 < se < 0.05
+    assert np.hypot(*(np.median(vec, 0) - (1.0, -0.5))) > 1.5 * err  # the median is pulled
+    assert np.hypot(*(vec.mean(0) - (1.0, -0.5))) > 0.3
+
+
+def test_pair_weight_follows_standard_error():
+    p = AlignParams()
+    precise, noisy = Match(0, 0, 5, 20, 0.8, 1.0, 0.05), Match(0, 0, 5, 20, 0.8, 1.0, 0.5)
+    assert reg.pair_weight(precise, p) > 4 * reg.pair_weight(noisy, p)
+    assert reg.pair_weight(Match(0, 0, 5, 20, 0.8), p) == pytest.approx(1.0, rel=0.05)
+
+
 def test_register_on_synthetic_stack_recovers_translations():
     vol = texture((8, 200, 200), 5, sigma=(2.0, 2.0, 2.0))
     d = np.cumsum(np.random.default_rng(2).normal(0, 1.5, (8, 2)), axis=0)

@@ -31,6 +31,13 @@ class AlignParams(Params):
     section_match_px: int = 512  # side of the central square used for whole-section matching
     pair_patch_px: int = 64  # patch side for refining a section pair (0 = whole-section only)
     pair_patch_max_shift_px: float = 6.0  # search radius of those patches around the coarse shift
+    pair_patch_stride_px: int = 32  # spacing of those patches (overlapping: more vectors)
+    pair_smooth_px: float = 0.0  # Gaussian sigma on both sections before patch matching
+    # (smoothing favours large objects, whose oblique motion biases the pair: measured)
+    pair_trim_fraction: float = 0.75  # drop this fraction of patch vectors furthest from
+    # their median, average the rest: a mode estimate, unbiased by obliquely moving objects
+    pair_sd_floor_px: float = 0.05  # floor of a pair's standard error (its LS weight is 1/se)
+    pair_sd_default_px: float = 0.5  # standard error assumed for a pair without one (weight 1)
     min_patch_fraction: float = 0.3  # fraction of patches that must match for a pair to count
     section_max_residual_px: float = 2.0  # pair matches with a larger solved residual are dropped
     smoothness_weight: float = 1e-3  # weak tie d_z ≈ d_(z-1): bridges sections with no match

@@ -38,6 +38,7 @@ class Match:
     sharpness: float  # peak / mean |surface| in the search window
     ncc: float  # Pearson correlation over the overlap at the integer peak, [-1, 1]
     valid_fraction: float = 1.0  # fraction of pixels in both images that carry data
+    se_px: float = float("nan")  # standard error of the shift when estimated (patch spread)
 
     @property
     def shift(self) -> np.ndarray:
