@@ -202,8 +202,9 @@ def test_phantom_tiles_placed_and_faults_flagged(phantom_run):
     assert r["fault_band_detected"] and r["false_fault_flags"] == []
 
 
-@pytest.mark.xfail(reason="per-pair error ~0.5 px on the noisy phantom accumulates (see "
-                          "BENCHMARKS.md, Alignment)", strict=False)
+@pytest.mark.xfail(reason="pair matches on the noisy phantom carry a ~0.25 px bias per "
+                          "section and only neighbours match, so it accumulates (see "
+                          "BENCHMARKS.md, Alignment, second pass)", strict=False)
 def test_phantom_registration_target(phantom_run):
     assert phantom_run["registration_error_mean_px"] <= 0.5
     assert phantom_run["registration_error_max_px"] <= 1.5
