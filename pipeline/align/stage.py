@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import zarr
 
 from cxgraph.errors import WorkspaceError
@@ -49,7 +48,13 @@ from pipeline.align import register as reg
 from pipeline.align.params import AlignParams
 from pipeline.align.stitch import stitch_section
 from pipeline.align.warp import Field, render
-from pipeline.blocks import Block, BlockGrid, check_chunk_aligned
+from pipeline.blocks import (
+    Block,
+    BlockGrid,
+    check_chunk_aligned,
+    collect_block_rows,
+    write_block_rows,
+)
 from pipeline.runner import run_blockwise
 
 log = logging.getLogger(__name__)
@@ -124,24 +129,9 @@ def _stitch_block(
                 {"metric": "stitch_ncc_mean", "section": z,
                  "value": float(np.mean([e.match.ncc for e in edges if e.kept]))},
             ]
-    Path(parts_dir).mkdir(parents=True, exist_ok=True)
-    for name, rows in (("pos", pos_rows), ("edges", edge_rows)):
-        if rows:
-            pq.write_table(pa.Table.from_pylist(rows),
-                           Path(parts_dir) / f"{name}_{block.block_id:06d}.parquet")
+    write_block_rows(parts_dir, "pos", block.block_id, pos_rows)
+    write_block_rows(parts_dir, "edges", block.block_id, edge_rows)
     return {"quality": quality}
-
-
-def _swap_in(ws: Workspace, tmp: str, final: str) -> None:
-    src, dst = ws.zarr_path / tmp, ws.zarr_path / final
-    if dst.exists():
-        shutil.rmtree(dst)
-    src.rename(dst)
-
-
-def _collect(parts: Path, prefix: str) -> pa.Table | None:
-    files = sorted(parts.glob(f"{prefix}_*.parquet"))
-    return pa.concat_tables([pq.read_table(f) for f in files]) if files else None
 
 
 def _meta(ws: Workspace) -> dict[str, Any]:
@@ -174,18 +164,18 @@ def run_stitch(ws: Workspace, input_dir: Path | str | None = None) -> str:
             ws.create_array(tmp, (z_total, h, w), np.uint8, chunks, meta["voxel_size"],
                             attrs={"frame": "section (stitched, not registered)",
                                    "no_data_value": 0})
-        parts = ws.tables_dir / "_parts" / run.stage_run_id
+        parts = ws.parts_dir(run.stage_run_id)
         process = functools.partial(_stitch_block, str(ws.zarr_path / "tiles"),
                                     str(ws.zarr_path / tmp), used, meta["nominal"], params,
                                     str(parts))
         run_blockwise(run, process, grid, description="stitch")
-        _swap_in(ws, tmp, "raw")
-        pos = _collect(parts, "pos")
+        ws.replace_array(tmp, "raw")
+        pos = collect_block_rows(parts, "pos")
         if pos is None:
             raise WorkspaceError("stitch: no section has a usable tile; nothing to align")
         ws.write_table("tile_positions", pos.sort_by([("z", "ascending"),
                                                       ("tile_index", "ascending")]))
-        edges = _collect(parts, "edges")
+        edges = collect_block_rows(parts, "edges")
         if edges is not None:
             ws.write_table("stitch_edges", edges)
         shutil.rmtree(parts, ignore_errors=True)
@@ -323,7 +313,7 @@ def run_align(ws: Workspace, input_dir: Path | str | None = None) -> str:
                                         str(ws.zarr_path / tmp), used, positions, translations,
                                         fields if params.local_fields else {}, params)
             run_blockwise(run, process, grid, description="align")
-            _swap_in(ws, tmp, "aligned")
+            ws.replace_array(tmp, "aligned")
         _write_tables(ws, usable, missing, d, index, pairs, fields, flags, r["mesh"])
         run.output("aligned", "aligned")
         run.output("section_transforms", "section_transforms")
