@@ -154,6 +154,37 @@ def test_robust_mean_ignores_a_large_coherent_minority():
     assert np.hypot(*(vec.mean(0) - (1.0, -0.5))) > 0.3
 
 
+def _oblique_stack(n: int = 4, size: int = 256, seed: int = 0):
+    """Sections of a stationary fine texture crossed by thick neurites whose membranes move
+    (1.6, 1.2) px per section, each section translated by d_z; returns (mosaics, d)."""
+    rng = np.random.default_rng(seed)
+    tex = ndimage.gaussian_filter(rng.normal(size=(n, size + 40, size + 40)), (0.7, 1.5, 1.5))
+    tex /= tex.std()
+    yy, xx = np.mgrid[0 : size + 40, 0 : size + 40].astype(float)
+    centres = rng.uniform(40, size, (6, 2))
+    d = rng.normal(0, 1.0, (n, 2))
+    mos = []
+    for z in range(n):
+        img = 190 + 12 * tex[z]
+        for c in centres:
+            r = np.hypot(yy - c[0] - 1.6 * z, xx - c[1] - 1.2 * z)
+            img = np.where(np.abs(r - 45) < 1.5, 60.0, img)
+        img = ndimage.shift(ndimage.gaussian_filter(img, 1.0), d[z], order=3)[20:-20, 20:-20]
+        img = img + rng.normal(0, 6, img.shape)  # M_z(p) = E_z(p - d_z), noisy
+        mos.append((img.astype(np.float32), np.ones(img.shape, bool)))
+    return mos, d
+
+
+def test_texture_matching_ignores_obliquely_moving_membranes():
+    mos, d = _oblique_stack()
+    for on, ok in ((True, lambda e: e < 0.25), (False, lambda e: e > 1.0)):
+        p = AlignParams(texture=on)
+        for z in range(1, len(mos)):
+            m = reg.match_pair(mos[z - 1], mos[z], p)
+            err = np.abs(m.shift - (d[z - 1] - d[z])).max()
+            assert ok(err), (on, z, err)  # raw images follow the membranes (~1.5 px)
+
+
 def test_pair_weight_follows_standard_error():
     p = AlignParams()
     precise, noisy = Match(0, 0, 5, 20, 0.8, 1.0, 0.05), Match(0, 0, 5, 20, 0.8, 1.0, 0.5)
@@ -173,8 +204,9 @@ def test_register_on_synthetic_stack_recovers_translations():
     zs = list(range(8))
     pairs = reg.match_sections(zs, mos.__getitem__, params)
     sol, pairs = reg.solve_translations(zs, pairs, params)
-    assert sum(p.kept for p in pairs) >= 12
-    assert np.abs(sol - (d - d.mean(0))).max() < 0.5
+    # neighbours match, so each section is paired with the one before it only
+    assert [(p.z, p.z_ref) for p in pairs if p.kept] == [(z, z - 1) for z in range(1, 8)]
+    assert np.abs(sol - (d - d.mean(0))).max() < 0.3
 
 
 @pytest.fixture(scope="module")
@@ -202,9 +234,12 @@ def test_phantom_tiles_placed_and_faults_flagged(phantom_run):
     assert r["fault_band_detected"] and r["false_fault_flags"] == []
 
 
-@pytest.mark.xfail(reason="pair matches on the noisy phantom carry a ~0.25 px bias per "
-                          "section and only neighbours match, so it accumulates (see "
-                          "BENCHMARKS.md, Alignment, second pass)", strict=False)
-def test_phantom_registration_target(phantom_run):
-    assert phantom_run["registration_error_mean_px"] <= 0.5
+def test_phantom_registration_max_within_target(phantom_run):
     assert phantom_run["registration_error_max_px"] <= 1.5
+
+
+@pytest.mark.xfail(reason="mean 0.51 px measured on this 256 x 256 field: per-pair precision "
+                          "scales with the texture area (0.53 px at 512 x 512, 128 sections; "
+                          "see BENCHMARKS.md, Alignment)", strict=False)
+def test_phantom_registration_mean_within_target(phantom_run):
+    assert phantom_run["registration_error_mean_px"] <= 0.5

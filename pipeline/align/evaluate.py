@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from cxgraph.provenance import ProvenanceStore
 from cxgraph.workspace import Workspace
 from pipeline.align.params import AlignParams
 from pipeline.align.register import match_pair
@@ -110,20 +111,24 @@ def _fields(ws: Workspace) -> dict[int, Field]:
 
 
 def _flag_check(ws: Workspace, faults: dict[str, set[int]]) -> dict[str, Any]:
-    q = ws.read_table("quality").to_pydict()
+    # the quality table keeps every run's rows: read the latest finished align run's
+    rows = ProvenanceStore(ws.provenance_path).query(
+        "SELECT q.metric, q.section FROM quality q WHERE q.value != 0 AND q.stage_run_id = "
+        "(SELECT stage_run_id FROM stage_runs WHERE stage = 'align' AND status = 'done' "
+        " ORDER BY finished_at DESC LIMIT 1) AND q.metric IN "
+        "('alignment_fault', 'alignment_failed', 'section_missing')").to_pydict()
     flagged: dict[str, set[int]] = {}
-    for layer, metric, section, value in zip(q["layer"], q["metric"], q["section"], q["value"],
-                                             strict=True):
-        if layer == "L2" and metric in ("alignment_fault", "alignment_failed",
-                                        "section_missing") and value:
-            flagged.setdefault(metric, set()).add(section)
+    for metric, section in zip(rows["metric"], rows["section"], strict=True):
+        flagged.setdefault(metric, set()).add(section)
     band = faults.get("alignment-fault", set())
     missing = faults.get("missing-section", set())
     return {
         "flagged": {k: sorted(v) for k, v in flagged.items()},
         "fault_band_detected": bool(band) and band <= flagged.get("alignment_fault", set()),
         "missing_detected": bool(missing) and missing <= flagged.get("section_missing", set()),
-        "false_fault_flags": sorted(flagged.get("alignment_fault", set()) - band),
+        # a damaged section flagged as a fault is right (its content is folded or torn)
+        "false_fault_flags": sorted(flagged.get("alignment_fault", set()) - band
+                                    - faults.get("damaged-section", set())),
     }
 
 

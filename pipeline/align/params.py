@@ -26,16 +26,24 @@ class AlignParams(Params):
     tile_max_residual_px: float = 2.0  # edges whose solved residual exceeds this are dropped
 
     # --- section registration ---
-    neighbours: int = 3  # each section is matched against this many previous valid sections
+    neighbours: int = 3  # previous usable sections tried, nearest first, until one matches
     section_max_shift_px: float = 96.0  # max displacement difference between matched sections
     section_match_px: int = 512  # side of the central square used for whole-section matching
-    pair_patch_px: int = 64  # patch side for refining a section pair (0 = whole-section only)
+    pair_patch_px: int = 256  # patch side for refining a section pair (0 = whole-section only)
     pair_patch_max_shift_px: float = 6.0  # search radius of those patches around the coarse shift
-    pair_patch_stride_px: int = 32  # spacing of those patches (overlapping: more vectors)
-    pair_smooth_px: float = 0.0  # Gaussian sigma on both sections before patch matching
-    # (smoothing favours large objects, whose oblique motion biases the pair: measured)
-    pair_trim_fraction: float = 0.75  # drop this fraction of patch vectors furthest from
-    # their median, average the rest: a mode estimate, unbiased by obliquely moving objects
+    pair_patch_stride_px: int = 128  # spacing of those patches (overlapping: more vectors)
+    pair_trim_fraction: float = 0.25  # drop this fraction of patch vectors furthest from
+    # their median before averaging (outliers: folds, dirt, damaged patches)
+    # --- texture: sections are matched on band-passed cytoplasm, membranes masked ---
+    # (neurites run obliquely, so membranes and organelles move between sections
+    #  with the tissue; fine granular texture does not: measured, see BENCHMARKS.md)
+    texture: bool = True  # False = match the stitched images as they are
+    texture_band_px: tuple[float, float] = (1.0, 2.5)  # difference-of-Gaussians sigmas
+    texture_dark_fraction: float = 0.3  # darker than median - f * (median - p5): structure
+    texture_dilate_px: int = 2  # grow the structure mask by this much before masking
+    pair_min_ncc: float = 0.03  # NCC a section pair needs (texture correlates weakly: median
+    # patch NCC ~0.2 between neighbours, whole-section ~0.05-0.1 across a missing section)
+    bridge_min_peak_ratio: float = 2.0  # a whole-section texture match (patches failed) needs this
     pair_sd_floor_px: float = 0.05  # floor of a pair's standard error (its LS weight is 1/se)
     pair_sd_default_px: float = 0.5  # standard error assumed for a pair without one (weight 1)
     min_patch_fraction: float = 0.3  # fraction of patches that must match for a pair to count

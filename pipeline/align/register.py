@@ -11,8 +11,9 @@ section is then ``A_z(q) = M_z(q + D_z + u_z(q))``.
    far, when matches fail), so one damaged or missing section never breaks
    the chain. A match of ``M_z`` (moving) against ``M_z'`` (reference) measures
    ``D_z' - D_z``.
-   Each pair is the near-mode mean of block-matching vectors over overlapping
-   patches (:func:`match_pair`), with a standard error from their spread.
+   Each pair is the trimmed mean of block-matching vectors over overlapping
+   patches of the sections' cytoplasm texture (:func:`texture_image`,
+   :func:`match_pair`), with a standard error from their spread.
 2. :func:`solve_translations` solves all ``D`` at once by weighted least
    squares (weights 1/standard error, :func:`pair_weight`), with a
    weak smoothness tie between consecutive sections that only matters where
@@ -20,11 +21,12 @@ section is then ``A_z(q) = M_z(q + D_z + u_z(q))``.
    exceeds the limit. Gauge: the mean ``D`` over usable sections is zero.
    Errors of single pairs therefore average out instead of accumulating into
    drift, as in TrakEM2's and EM_aligner's global solves.
-3. :func:`match_patches` + :func:`solve_fields`: block matching on a mesh of
-   nodes for every kept pair, vectors filtered by quality and by deviation from
-   the local median (SOFIMA), then per node a least-squares solve over all
-   sections with a spring of stiffness ``mesh_stiffness`` pulling each node to
-   the rigid solution, and in-plane Gaussian smoothing of the field.
+3. :func:`match_patches` + :func:`solve_fields`: block matching (texture
+   images again) on a mesh of nodes for every kept pair, vectors filtered by
+   quality and by deviation from the local median (SOFIMA), then per node a
+   least-squares solve over all sections with a spring of stiffness
+   ``mesh_stiffness`` pulling each node to the rigid solution, and in-plane
+   Gaussian smoothing of the field.
 """
 
 from __future__ import annotations
@@ -66,13 +68,41 @@ def _central(mosaic: Mosaic, size: int) -> Mosaic:
     return img[y0 : y0 + sy, x0 : x0 + sx], mask[y0 : y0 + sy, x0 : x0 + sx]
 
 
-def _smoothed(mosaic: Mosaic, sigma: float) -> Mosaic:
-    """Gaussian-smoothed image (sigma px), no-data pixels filled with the mean first."""
+def texture_image(mosaic: Mosaic, params: AlignParams) -> Mosaic:
+    """The fine cytoplasm texture of a section: band-passed, membranes and organelles zeroed.
+
+    Neurites cross the 40 nm sections obliquely, so everything with a shape
+    (membranes, mitochondria, whole dendrites) moves a little between sections
+    with the tissue; matched as they are, their mean motion becomes a bias of
+    every pair that the global solve turns into drift. Granular cytoplasm has
+    no direction and does not move. Pixels darker than ``median -
+    texture_dark_fraction * (median - p5)`` (after a 1.5 px blur), grown by
+    ``texture_dilate_px``, are masked and filled from their surroundings; a
+    difference of Gaussians (``texture_band_px``) keeps the granule scale and
+    drops both pixel noise and object-scale shading; the masked pixels are 0.
+    """
     img, mask = mosaic
-    if sigma <= 0 or not mask.any():
+    if not mask.any():
         return mosaic
     x = np.where(mask, img, np.float32(img[mask].mean())).astype(np.float32)
-    return ndimage.gaussian_filter(x, sigma), mask
+    s = ndimage.gaussian_filter(x, 1.5)
+    med, p5 = np.percentile(s[mask], [50, 5])
+    structure = s < med - params.texture_dark_fraction * (med - p5)
+    if params.texture_dilate_px > 0:
+        structure = ndimage.binary_dilation(structure, iterations=params.texture_dilate_px)
+    keep = mask & ~structure
+    lo, hi = params.texture_band_px
+    weight = ndimage.gaussian_filter(keep.astype(np.float32), hi)
+    filled = ndimage.gaussian_filter(np.where(keep, x, 0), hi) / np.maximum(weight, 1e-3)
+    x = np.where(keep, x, filled)
+    band = ndimage.gaussian_filter(x, lo) - ndimage.gaussian_filter(x, hi)
+    band[~keep] = 0
+    return band, mask
+
+
+def matching_image(mosaic: Mosaic, params: AlignParams) -> Mosaic:
+    """What section-to-section matching sees: the texture image, or the mosaic itself."""
+    return texture_image(mosaic, params) if params.texture else mosaic
 
 
 def robust_mean(
@@ -81,15 +111,10 @@ def robust_mean(
     """Trimmed mean of vectors (n, 2) px and its standard error (px, Euclidean).
 
     The ``trim`` fraction furthest from the median is dropped, the rest
-    averaged. With a large ``trim`` (0.75) this estimates the mode of the patch
-    vectors: patches crossed by neurites running obliquely through the sections
-    move with the tissue, not with the section, and they are not a symmetric
-    minority (large dendrites cover many patches), so the plain mean and even
-    the median are pulled by them. On the clean phantom EM (true shift 0) the
-    per-pair bias was -0.20 px (trim 0.25, smoothed), -0.04 (trim 0.5) and
-    < 0.01 px (trim 0.75); it accumulates along the stack, so it matters more
-    than noise. ``overlap_factor`` (<= 1) scales the count to independent
-    samples when patches overlap.
+    averaged; with a large ``trim`` (0.75) it estimates the mode of the
+    vectors (used to be the defence against obliquely moving neurites before
+    matching moved to texture images). ``overlap_factor`` (<= 1) scales the
+    count to independent samples when patches overlap.
     """
     med = np.median(vec, axis=0)
     v = vec
@@ -102,21 +127,20 @@ def robust_mean(
 
 
 def match_pair(
-    ref: Mosaic, mov: Mosaic, params: AlignParams, init: np.ndarray | None = None
+    ref: Mosaic, mov: Mosaic, params: AlignParams
 ) -> Match:
     """Translation D_ref - D_mov of two sections: whole-section match, then patch mean.
 
-    The coarse shift comes from phase correlation of the central squares (or
-    ``init``, a prediction from nearer pairs). It is refined by block matching
-    on overlapping ``pair_patch_px`` patches every ``pair_patch_stride_px`` of
-    both sections (optionally smoothed by ``pair_smooth_px``), and the accepted
-    vectors are combined by a trimmed mean near their mode (:func:`robust_mean`):
-    a rigid displacement moves every patch alike, while neurites running
-    obliquely through the sections move some patches with them, so this is far
-    less biased by tissue structure than one whole-image peak. The returned ``ncc`` is the
-    median patch NCC and ``se_px`` the standard error from the patch spread; the
-    match is marked failed (ncc -1) when fewer than ``min_patch_fraction`` of
-    the patches agree.
+    The coarse shift comes from phase correlation of the central squares. It
+    is refined by block matching on overlapping ``pair_patch_px`` patches
+    every ``pair_patch_stride_px`` of both sections' texture images
+    (:func:`texture_image`: what moves with the tissue is masked, so the pair
+    is not biased by obliquely running neurites), and the accepted vectors
+    are combined by a trimmed mean (:func:`robust_mean`). The returned
+    ``ncc`` is the median patch NCC and ``se_px`` the standard error from the
+    patch spread. When fewer than ``min_patch_fraction`` of the patches
+    agree, one whole-section texture match is tried
+    (:func:`_whole_texture_match`); a failed pair has ncc -1.
     """
     a, am = _central(ref, params.section_match_px)
     b, bm = _central(mov, params.section_match_px)
@@ -124,26 +148,49 @@ def match_pair(
         a, b, max_shift=params.section_max_shift_px, upsample=params.upsample,
         whiten=params.whiten, ref_mask=am, mov_mask=bm,
     )
-    start = coarse.shift if init is None else np.asarray(init, float)
+    start = coarse.shift
     if params.pair_patch_px <= 0:
-        return coarse
-    size = params.pair_patch_px
-    stride = params.pair_patch_stride_px or size
+        ok = coarse.good(params.min_peak_ratio, params.min_sharpness, params.min_ncc)
+        return coarse if ok else dataclasses.replace(coarse, ncc=-1.0)
+    # small sections: shrink the patches so that at least 3 x 3 of them fit
+    scale = min(1.0, min(ref[0].shape) / (2 * params.pair_patch_px))
+    size = max(16, int(params.pair_patch_px * scale))
+    stride = max(8, min(int((params.pair_patch_stride_px or size) * scale), size // 2))
     mesh = Mesh.for_canvas(ref[0].shape, size, stride)
+    ref_m, mov_m = matching_image(ref, params), matching_image(mov, params)
     pm = match_patches(
-        _smoothed(ref, params.pair_smooth_px), _smoothed(mov, params.pair_smooth_px),
-        start, np.zeros(2), mesh,
+        ref_m, mov_m, start, np.zeros(2), mesh,
         params.replace(patch_px=size, patch_max_shift_px=params.pair_patch_max_shift_px))
     vec = pm.meas.reshape(-1, 2)
     vec = vec[~np.isnan(vec[:, 0])]
     tried = int(np.sum(~np.isnan(pm.ncc)))
     if tried == 0 or len(vec) < max(3, params.min_patch_fraction * tried):
-        return dataclasses.replace(coarse, ncc=-1.0) if init is not None or \
-            len(vec) < 3 else coarse
+        if params.texture:
+            return _whole_texture_match(ref_m, mov_m, start, params)
+        return dataclasses.replace(coarse, ncc=-1.0)
     mean, se = robust_mean(vec, params.pair_trim_fraction, min(1.0, (stride / size) ** 2))
     total = start + mean
     return Match(float(total[0]), float(total[1]), coarse.peak_ratio, coarse.sharpness,
                  float(np.nanmedian(pm.ncc)), len(vec) / max(tried, 1), se)
+
+
+def _whole_texture_match(ref: Mosaic, mov: Mosaic, start: np.ndarray,
+                         params: AlignParams) -> Match:
+    """One texture match over the whole sections, for pairs whose patches do not agree.
+
+    Sections two apart (across a missing or damaged one) share too little
+    texture for patch-by-patch matching; over the whole section a peak is
+    still often clear. Kept only with ``bridge_min_peak_ratio`` and within
+    ``pair_patch_max_shift_px`` of ``start``; weight 1 (``pair_sd_default_px``)
+    in the solve, so it matters only where nearer pairs are missing.
+    """
+    reach = float(np.abs(start).max()) + params.pair_patch_max_shift_px
+    m = match(ref[0], mov[0], max_shift=reach, upsample=params.upsample, whiten=0.0,
+              ref_mask=ref[1], mov_mask=mov[1])
+    near = bool(np.all(np.abs(m.shift - start) <= params.pair_patch_max_shift_px))
+    if not near or m.peak_ratio < params.bridge_min_peak_ratio:
+        return dataclasses.replace(m, ncc=-1.0)
+    return m
 
 
 def match_sections(
@@ -152,30 +199,30 @@ def match_sections(
     """Pair matches for usable sections ``zs`` (ascending); ``load(z)`` gives a mosaic.
 
     Each section is matched against previous usable sections, nearest first,
-    until ``neighbours`` matches are accepted or ``2 * neighbours`` were tried.
-    Only the last ``2 * neighbours`` mosaics are kept in memory.
+    until one match is accepted to a section that is itself matched to an
+    earlier one, or ``neighbours`` were tried. The nearest accepted match is
+    the pair; further ones only bridge damaged or unmatched sections (a
+    folded section may still match the next one, but not the chain): on 40
+    nm sections the texture shared two sections apart is weak and such
+    matches carry the tissue's motion (measured, see BENCHMARKS.md).
+    Accepted: NCC >= ``pair_min_ncc`` (failed matches have -1). Only the
+    last ``neighbours`` mosaics are kept in memory.
     """
     k = max(1, params.neighbours)
     cache: dict[int, Mosaic] = {}
     out: list[PairMatch] = []
-    step: dict[int, np.ndarray] = {}  # refined D_prev - D_z for consecutive usable sections
+    linked = set(zs[:1])  # sections with an accepted match to an earlier one
     for idx, z in enumerate(zs):
         cache[z] = load(z)
-        accepted = 0
-        for back, z_ref in enumerate(reversed(zs[max(0, idx - 2 * k) : idx]), start=1):
-            chain = [zs[q] for q in range(idx - back + 1, idx + 1)]
-            init = None
-            if back > 1 and all(c in step for c in chain):
-                init = np.sum([step[c] for c in chain], axis=0)  # predicted from nearer pairs
-            m = match_pair(cache[z_ref], cache[z], params, init)
-            ok = m.good(params.min_peak_ratio, params.min_sharpness, params.min_ncc)
-            if ok and back == 1:
-                step[z] = m.shift
+        for z_ref in reversed(zs[max(0, idx - k) : idx]):
+            m = match_pair(cache[z_ref], cache[z], params)
+            ok = m.ncc >= params.pair_min_ncc
             out.append(PairMatch(z, z_ref, m, ok))
-            accepted += ok
-            if accepted >= k:
-                break
-        for old in [q for q in cache if q < zs[max(0, idx - 2 * k)]]:
+            if ok:
+                linked.add(z)
+                if z_ref in linked:  # else z_ref is cut off (damaged?): bridge past it too
+                    break
+        for old in [q for q in cache if q < zs[max(0, idx - k)]]:
             del cache[old]
     return out
 

@@ -236,7 +236,7 @@ def _register(ws: Workspace, params: AlignParams, usable: list[int], shape) -> d
     for p in sorted(kept, key=lambda p: p.z):
         for z in (p.z_ref, p.z):
             if z not in cache:
-                cache[z] = load(z)
+                cache[z] = reg.matching_image(load(z), params)
         patches.append(reg.match_patches(cache[p.z_ref], cache[p.z], d[index[p.z_ref]],
                                          d[index[p.z]], mesh, params, p.z, p.z_ref))
         for old in [q for q in cache if q < p.z - 2 * params.neighbours]:
@@ -253,13 +253,13 @@ def _register(ws: Workspace, params: AlignParams, usable: list[int], shape) -> d
 
 def _flags(usable: list[int], d: np.ndarray, pairs: list[reg.PairMatch],
            params: AlignParams) -> dict[int, dict[str, bool]]:
-    """Per usable section: alignment_failed (no kept match) and alignment_fault (a jump)."""
-    kept_by = {z: 0 for z in usable}
+    """Per usable section: alignment_failed (no kept match to an earlier section, the first
+    excepted) and alignment_fault (a jump)."""
+    kept_by = {z: 0 for z in usable}  # kept matches to earlier sections
     inconsistent = {z: 0 for z in usable}
     for p in pairs:
         if p.kept:
             kept_by[p.z] += 1
-            kept_by[p.z_ref] += 1
         elif p.accepted:  # passed quality, dropped as inconsistent with the others
             inconsistent[p.z] += 1
             inconsistent[p.z_ref] += 1
@@ -269,7 +269,7 @@ def _flags(usable: list[int], d: np.ndarray, pairs: list[reg.PairMatch],
         lo, hi = max(0, k - half), min(len(usable), k + half + 1)
         med = np.median(d[lo:hi], axis=0)
         jump = float(np.hypot(*(d[k] - med)))
-        out[z] = {"alignment_failed": kept_by[z] == 0 and len(usable) > 1,
+        out[z] = {"alignment_failed": kept_by[z] == 0 and k > 0,
                   "alignment_fault": jump > params.fault_jump_px or inconsistent[z] >= 2,
                   "jump_px": jump}
     return out
