@@ -41,8 +41,9 @@ class AlignParams(Params):
     texture_band_px: tuple[float, float] = (1.0, 2.5)  # difference-of-Gaussians sigmas
     texture_dark_fraction: float = 0.3  # darker than median - f * (median - p5): structure
     texture_dilate_px: int = 2  # grow the structure mask by this much before masking
-    pair_min_ncc: float = 0.03  # NCC a section pair needs (texture correlates weakly: median
-    # patch NCC ~0.2 between neighbours, whole-section ~0.05-0.1 across a missing section)
+    pair_min_ncc: float = 0.0  # NCC a section pair needs; failed pairs carry -1. Texture NCC is
+    # low (median patch ~0.2 between neighbours, whole section 0.02-0.1 across a missing one):
+    # patch agreement and the bridge's peak ratio are what reject bad pairs
     bridge_min_peak_ratio: float = 2.0  # a whole-section texture match (patches failed) needs this
     pair_sd_floor_px: float = 0.05  # floor of a pair's standard error (its LS weight is 1/se)
     pair_sd_default_px: float = 0.5  # standard error assumed for a pair without one (weight 1)
