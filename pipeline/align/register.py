@@ -6,10 +6,10 @@ canvas (the nominal tile layout's bounding box). Its content is displaced:
 frame, ``D_z`` (2,) its translation and ``u_z`` a small smooth field. The aligned
 section is then ``A_z(q) = M_z(q + D_z + u_z(q))``.
 
-1. :func:`match_sections` matches each usable section against up to
-   ``neighbours`` previous usable sections (going further back, up to twice as
-   far, when matches fail), so one damaged or missing section never breaks
-   the chain. A match of ``M_z`` (moving) against ``M_z'`` (reference) measures
+1. :func:`match_sections` matches each usable section against its nearest
+   previous usable section, going further back (up to ``neighbours``) only
+   when that fails or is itself cut off, so one damaged or missing section
+   never breaks the chain. A match of ``M_z`` (moving) against ``M_z'`` (reference) measures
    ``D_z' - D_z``.
    Each pair is the trimmed mean of block-matching vectors over overlapping
    patches of the sections' cytoplasm texture (:func:`texture_image`,
