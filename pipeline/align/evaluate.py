@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from cxgraph.provenance import ProvenanceStore
 from cxgraph.workspace import Workspace
 from pipeline.align.params import AlignParams
-from pipeline.align.register import match_pair
+from pipeline.align.register import match_pair, matching_image
 from pipeline.align.warp import Field
 
 
@@ -140,13 +140,14 @@ def _naive(ws: Workspace, zs: list[int], by_z, d: dict[int, np.ndarray],
 
     def load(z):
         img = np.asarray(raw[z]).astype(np.float32)
-        return img, img > 0
+        mosaic = (img, img > 0)
+        return mosaic, matching_image(mosaic, params)
 
     chain = {zs[0]: np.zeros(2)}
     prev = load(zs[0])
     for a, b in zip(zs[:-1], zs[1:], strict=True):
         cur = load(b)
-        m = match_pair(prev, cur, params)
+        m = match_pair(prev[0], cur[0], params, (prev[1], cur[1]))
         chain[b] = chain[a] - m.shift
         prev = cur
     # the per-tile error e was computed with D; chaining replaces D by the chain sum

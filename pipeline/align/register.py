@@ -127,7 +127,8 @@ def robust_mean(
 
 
 def match_pair(
-    ref: Mosaic, mov: Mosaic, params: AlignParams
+    ref: Mosaic, mov: Mosaic, params: AlignParams,
+    images: tuple[Mosaic, Mosaic] | None = None,
 ) -> Match:
     """Translation D_ref - D_mov of two sections: whole-section match, then patch mean.
 
@@ -140,7 +141,8 @@ def match_pair(
     ``ncc`` is the median patch NCC and ``se_px`` the standard error from the
     patch spread. When fewer than ``min_patch_fraction`` of the patches
     agree, one whole-section texture match is tried
-    (:func:`_whole_texture_match`); a failed pair has ncc -1.
+    (:func:`_whole_texture_match`); a failed pair has ncc -1. ``images``:
+    both sections' :func:`matching_image`, when the caller already has them.
     """
     a, am = _central(ref, params.section_match_px)
     b, bm = _central(mov, params.section_match_px)
@@ -157,7 +159,7 @@ def match_pair(
     size = max(16, int(params.pair_patch_px * scale))
     stride = max(8, min(int((params.pair_patch_stride_px or size) * scale), size // 2))
     mesh = Mesh.for_canvas(ref[0].shape, size, stride)
-    ref_m, mov_m = matching_image(ref, params), matching_image(mov, params)
+    ref_m, mov_m = images or (matching_image(ref, params), matching_image(mov, params))
     pm = match_patches(
         ref_m, mov_m, start, np.zeros(2), mesh,
         params.replace(patch_px=size, patch_max_shift_px=params.pair_patch_max_shift_px))
@@ -209,13 +211,15 @@ def match_sections(
     last ``neighbours`` mosaics are kept in memory.
     """
     k = max(1, params.neighbours)
-    cache: dict[int, Mosaic] = {}
+    cache: dict[int, tuple[Mosaic, Mosaic]] = {}  # z -> (mosaic, its matching image)
     out: list[PairMatch] = []
     linked = set(zs[:1])  # sections with an accepted match to an earlier one
     for idx, z in enumerate(zs):
-        cache[z] = load(z)
+        mosaic = load(z)
+        cache[z] = (mosaic, matching_image(mosaic, params))
         for z_ref in reversed(zs[max(0, idx - k) : idx]):
-            m = match_pair(cache[z_ref], cache[z], params)
+            (ref, ref_m), (mov, mov_m) = cache[z_ref], cache[z]
+            m = match_pair(ref, mov, params, (ref_m, mov_m))
             ok = m.ncc >= params.pair_min_ncc
             out.append(PairMatch(z, z_ref, m, ok))
             if ok:
