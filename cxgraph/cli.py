@@ -29,6 +29,10 @@ COMMAND_MODULES = [
 for _name in COMMAND_MODULES:
     importlib.import_module(f"cxgraph.commands.{_name}").register(app)
 
+# The command line is the top of the stack: it loads the pipeline's stages, which register
+# their configuration sections (the core below never imports pipeline/).
+importlib.import_module("pipeline.registry").load()
+
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail.")):

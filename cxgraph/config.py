@@ -22,9 +22,22 @@ from cxgraph.params import Params
 class BlockParams(Params):
     """How volumes are cut for blockwise work (all in voxels, z, y, x)."""
 
-    block_shape: tuple[int, int, int] = (32, 128, 128)  # write region per block
-    context: tuple[int, int, int] = (4, 16, 16)  # extra read margin on each side
+    block_shape: tuple[int, int, int] = (32, 128, 128)  # write region per block; stages of
+    # whole sections (ingest, stitch) take block_shape[0] sections per block
     chunk_shape: tuple[int, int, int] = (32, 128, 128)  # zarr chunks; blocks align to them
+    # (each stage declares its own read context: it knows what its algorithm needs)
+
+    def __post_init__(self) -> None:
+        for name in ("block_shape", "chunk_shape"):
+            value = getattr(self, name)
+            if len(value) != 3 or any(v <= 0 for v in value):
+                raise ConfigError(f"blocks.{name}: expected three positive voxel counts "
+                                  f"(z, y, x), got {list(value)}")
+        if any(b % c for b, c in zip(self.block_shape, self.chunk_shape, strict=True)):
+            raise ConfigError(
+                f"blocks.block_shape {list(self.block_shape)} is not a multiple of "
+                f"blocks.chunk_shape {list(self.chunk_shape)}; parallel blocks would write "
+                "the same chunk (set blocks.chunk_shape too, e.g. equal to the block shape)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,55 +66,77 @@ class Neo4jParams(Params):
     batch_size: int = 5000  # rows per UNWIND write batch
 
 
-def sections() -> dict[str, type[Params]]:
-    """Every configuration section and its parameter class, in file order."""
-    from cxgraph.api.params import ApiParams
-    from cxgraph.graph.params import GraphParams
-    from pipeline.align.params import AlignParams
-    from pipeline.ingest import IngestParams
-    from pipeline.phantom.params import PhantomParams
+_SECTIONS: dict[str, type[Params]] = {}
 
-    return {
-        "blocks": BlockParams,
-        "executor": ExecutorParams,
-        "neo4j": Neo4jParams,
-        "graph": GraphParams,
-        "phantom": PhantomParams,
-        "api": ApiParams,
-        "ingest": IngestParams,
-        "align": AlignParams,
-    }
+
+def register_section(name: str, cls: type[Params]) -> type[Params]:
+    """Make ``[name]`` a configuration section holding ``cls``; stages call this for their own.
+
+    Re-registering the same class is a no-op; another class under a taken name is an error.
+    """
+    known = _SECTIONS.get(name)
+    if known is not None and known.__qualname__ != cls.__qualname__:
+        raise ConfigError(f"configuration section {name!r} is already {known.__qualname__}")
+    _SECTIONS[name] = cls
+    return cls
+
+
+def sections() -> dict[str, type[Params]]:
+    """Every registered configuration section and its parameter class, in file order."""
+    return dict(_SECTIONS)
 
 
 class Config:
-    """All sections of one run; immutable, built from defaults, TOML and overrides."""
+    """All sections of one run; immutable, built from defaults, TOML and overrides.
 
-    def __init__(self, values: dict[str, Params] | None = None):
+    Sections are those registered with ``register_section`` (the core's here, each
+    stage's by the stage itself). A section in a file whose class is not registered
+    in this process (e.g. a stage's, read by ``cxgraph serve``, which loads no
+    stages) is kept verbatim, so writing the file back loses nothing; it is
+    validated by any process that registers it. ``strict=True`` refuses it.
+    """
+
+    def __init__(self, values: dict[str, Params] | None = None,
+                 unregistered: dict[str, dict[str, Any]] | None = None):
         known = sections()
         values = dict(values or {})
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ConfigError(f"unknown configuration section(s) {unknown}; known: {sorted(known)}")
         self._values = {name: values.get(name) or cls() for name, cls in known.items()}
+        self._unregistered = {k: dict(v) for k, v in (unregistered or {}).items()
+                              if k not in known}
 
     def __getitem__(self, section: str) -> Any:
         try:
             return self._values[section]
         except KeyError:
+            hint = (" (the stage that owns it is not loaded in this process)"
+                    if section in self._unregistered else "")
             raise ConfigError(
-                f"no configuration section {section!r}; known: {sorted(self._values)}"
+                f"no configuration section {section!r}{hint}; known: {sorted(self._values)}"
             ) from None
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: p.to_dict() for name, p in self._values.items()}
+        return {**{name: p.to_dict() for name, p in self._values.items()},
+                **{k: dict(v) for k, v in self._unregistered.items()}}
+
+    def replace(self, section: str, params: Params) -> Config:
+        """This configuration with one section replaced."""
+        return Config({**self._values, section: params}, self._unregistered)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "config") -> Config:
+    def from_dict(cls, data: dict[str, Any], where: str = "config", strict: bool = False
+                  ) -> Config:
         known = sections()
         unknown = sorted(set(data) - set(known) - {"workspace"})
-        if unknown:
+        if unknown and strict:
             raise ConfigError(f"{where}: unknown section(s) {unknown}; known: {sorted(known)}")
-        return cls({n: known[n].from_dict(data.get(n), f"{where}[{n}]") for n in known})
+        for name in unknown:
+            if not isinstance(data[name], dict):
+                raise ConfigError(f"{where}: [{name}] must be a table of parameters")
+        return cls({n: known[n].from_dict(data.get(n), f"{where}[{n}]") for n in known},
+                   {n: data[n] for n in unknown})
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())
@@ -122,8 +157,9 @@ class Config:
             section, dot, param = key.strip().partition(".")
             if not sep or not dot:
                 raise ConfigError(f"override {a!r}: expected section.param=value")
-            if section not in data:
-                raise ConfigError(f"override {a!r}: no section {section!r}; known: {sorted(data)}")
+            if section not in self._values:
+                raise ConfigError(
+                    f"override {a!r}: no section {section!r}; known: {sorted(self._values)}")
             data[section][param] = _parse_scalar(value.strip())
         return Config.from_dict(data, where="overrides")
 
@@ -134,3 +170,15 @@ def _parse_scalar(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+
+
+def _register_core() -> None:
+    from cxgraph.api.params import ApiParams
+    from cxgraph.graph.params import GraphParams
+
+    for name, cls in (("blocks", BlockParams), ("executor", ExecutorParams),
+                      ("neo4j", Neo4jParams), ("graph", GraphParams), ("api", ApiParams)):
+        register_section(name, cls)
+
+
+_register_core()

@@ -1,17 +1,21 @@
 """The provenance store (DuckDB, ``WS/provenance.duckdb``) and the stage-run recorder.
 
-Every stage runs inside ``stage_run(...)``; nothing else writes provenance::
+The stage engine (``pipeline.engine``) runs every stage inside ``stage_run(...)``;
+nothing else writes stage provenance::
 
-    with stage_run(ws, stage="align", layer="L2", params=p, inputs={"tiles": tile_dir}) as run:
-        ...                                   # blockwise work via pipeline.runner
-        run.quality(metric="residual_mean_px", value=0.3, section=12)
-        run.output("aligned", "aligned")      # a workspace array name or a path
+    with stage_run(ws, stage="align", layer="L2", params=p, inputs=described,
+                   identity=key, code_fingerprint=fp) as run:
+        ...                                   # blockwise work: run.block_started/finished
+        run.quality(metric="residual_mean_px", value=0.3, section=12)   # written at once
+        run.output("aligned", path, sha256)   # its content hash (from the chunk ledger)
 
-It records the code revision (git hash + dirty flag), the full parameters, the
-environment (host, OS, Python, library versions, device), input and output
-content hashes, timings and status. A stage run with the same stage, parameters
-and inputs as an earlier one reuses its id, so its block ledger lets it resume.
-Only the process that drives a stage writes here (DuckDB allows one writer).
+It records the code revision (git hash + dirty flag) and the stage's code
+fingerprint, the full parameters, the environment (host, OS, Python, library
+versions, device), input and output content hashes, timings and status, and
+one ``stage_attempts`` row per attempt (a resume is a new attempt; nothing of an
+earlier attempt is overwritten). Quality rows and block records are written as
+each block finishes, so a killed run keeps what it finished. Only the process
+that drives a stage writes here (DuckDB allows one writer).
 """
 
 from __future__ import annotations
@@ -39,14 +43,13 @@ import duckdb
 
 from cxgraph.errors import ProvenanceError
 from cxgraph.params import Params
+from cxgraph.resources import schema_dir
 from cxgraph.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema" / "provenance"
-TABLES = ("runs", "stage_runs", "block_runs", "artifacts", "models", "quality")
-QUALITY_COLUMNS = ("layer", "stage", "stage_run_id", "block", "section", "tile", "region",
-                   "metric", "value")
+TABLES = ("runs", "stage_runs", "stage_attempts", "run_stages", "block_runs", "output_blocks",
+          "artifacts", "models", "quality")
 LIBRARIES = ("numpy", "scipy", "torch", "zarr", "scikit-image", "waterz", "duckdb", "pyarrow",
              "polars", "neo4j", "dask", "strawberry-graphql")
 
@@ -62,10 +65,11 @@ class ProvenanceStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        files = sorted(schema_dir("provenance").glob("*.sql"))
         with self.connect() as con:
-            for sql in sorted(SCHEMA_DIR.glob("*.sql")):
+            for sql in files:
                 con.execute(sql.read_text())
-            version = int(sorted(SCHEMA_DIR.glob("*.sql"))[-1].name.split("_")[0])
+            version = int(files[-1].name.split("_")[0])
             found = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
             if found is not None and found > version:
                 raise ProvenanceError(
@@ -104,6 +108,26 @@ class ProvenanceStore:
         """A read query as a pyarrow Table."""
         with self.connect() as con:
             return con.sql(sql, params=params or None).to_arrow_table()
+
+    def mint_ids(self, kind: str, n: int) -> range:
+        """Reserve ``n`` consecutive counter values for ``kind`` (e.g. "body"); never reused."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            row = con.execute("SELECT next_id FROM id_counters WHERE kind = ?", [kind]).fetchone()
+            first = row[0] if row else 1
+            con.execute("INSERT OR REPLACE INTO id_counters VALUES (?, ?)", [kind, first + n])
+            con.execute("COMMIT")
+        return range(first, first + n)
+
+    def mark_interrupted(self) -> int:
+        """Mark every run still 'running' as interrupted (call with the workspace lock held:
+        then no other process is running one). Returns how many stage runs it marked."""
+        with self.connect() as con:
+            n = con.execute("SELECT count(*) FROM stage_runs WHERE status = 'running'"
+                            ).fetchone()[0]
+            for table in ("runs", "stage_runs", "stage_attempts", "block_runs"):
+                con.execute(f"UPDATE {table} SET status = 'interrupted' WHERE status = 'running'")
+        return int(n)
 
     def export_parquet(self, ws: Workspace) -> None:
         """Write every table to Parquet beside the store; quality also to tables/quality.parquet."""
@@ -195,47 +219,49 @@ def pipeline_run(ws: Workspace, command: str) -> Iterator[str]:
                       [now(), status, run_id])
 
 
+
+
 @dataclasses.dataclass
 class StageRun:
-    """Handle a stage uses to record quality and outputs; the runner uses its ledger."""
+    """Handle a stage run records through: quality, outputs, and the block ledger."""
 
     ws: Workspace
     store: ProvenanceStore
     stage_run_id: str
     stage: str
     layer: str
-    outputs: dict[str, Path] = dataclasses.field(default_factory=dict)
-    _quality: list[tuple] = dataclasses.field(default_factory=list)
+    attempt: int = 1
+    outputs: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
-    def quality(self, metric: str, value: float, *, layer: str | None = None,
+    def quality(self, metric: str, value: float | None, *, layer: str | None = None,
                 block: int | None = None, section: int | None = None, tile: str | None = None,
                 region: str | None = None) -> None:
-        """Record one quality figure (written when the stage run ends)."""
-        self._quality.append((layer or self.layer, self.stage, self.stage_run_id, block,
-                              section, tile, region, metric,
-                              None if value is None else float(value)))
+        """Record one quality figure (written at once)."""
+        self.quality_rows([{"metric": metric, "value": value, "layer": layer, "block": block,
+                            "section": section, "tile": tile, "region": region}])
 
-    def quality_rows(self, rows: Sequence[dict[str, Any]]) -> None:
-        for r in rows:
-            self.quality(**r)
+    def quality_rows(self, rows: Sequence[dict[str, Any]], con=None) -> None:
+        """Write quality rows now; a row with the same key from this run replaces the old."""
+        if not rows:
+            return
+        full = [(r.get("layer") or self.layer, self.stage, self.stage_run_id, r.get("block"),
+                 r.get("section"), r.get("tile"), r.get("region"), r["metric"],
+                 None if r.get("value") is None else float(r["value"])) for r in rows]
+        keys = {(q[0], q[3], q[4], q[5], q[6], q[7]) for q in full}
+        with contextlib.ExitStack() as stack:
+            con = con or stack.enter_context(self.store.connect())
+            con.executemany(
+                "DELETE FROM quality WHERE stage_run_id = ? AND layer = ? AND metric = ? "
+                "AND block IS NOT DISTINCT FROM ? AND section IS NOT DISTINCT FROM ? "
+                "AND tile IS NOT DISTINCT FROM ? AND region IS NOT DISTINCT FROM ?",
+                [(self.stage_run_id, k[0], k[5], k[1], k[2], k[3], k[4]) for k in keys])
+            con.executemany(f"INSERT INTO quality VALUES ({', '.join('?' * 9)})", full)
 
-    def output(self, name: str, path_or_array: str | Path) -> None:
-        """Declare an output; its content hash is taken when the stage run ends."""
-        self.outputs[name] = _resolve(self.ws, path_or_array)
-
-    def flush_quality(self) -> None:
-        # Re-running a stage run replaces its quality rows instead of duplicating them.
-        keys = {(q[0], q[3], q[4], q[5], q[6], q[7]) for q in self._quality}
-        with self.store.connect() as con:
-            if keys:
-                con.executemany(
-                    "DELETE FROM quality WHERE stage_run_id = ? AND layer = ? AND metric = ? "
-                    "AND block IS NOT DISTINCT FROM ? AND section IS NOT DISTINCT FROM ? "
-                    "AND tile IS NOT DISTINCT FROM ? AND region IS NOT DISTINCT FROM ?",
-                    [(self.stage_run_id, k[0], k[5], k[1], k[2], k[3], k[4]) for k in keys])
-                con.executemany(f"INSERT INTO quality VALUES ({', '.join('?' * 9)})",
-                                self._quality)
-        self._quality.clear()
+    def output(self, name: str, path: str | Path, sha256: str | None = None) -> None:
+        """Declare an output (a path, or an array/table name of the workspace) and its
+        content hash (computed from the file(s) when not given)."""
+        p = _resolve(self.ws, path)
+        self.outputs[name] = {"path": str(p), "sha256": sha256 or content_hash(p)}
 
     # ledger ----------------------------------------------------------------
     def done_blocks(self) -> set[int]:
@@ -257,15 +283,31 @@ class StageRun:
 
     def block_finished(self, block_id: int, stats: dict[str, Any],
                        error: str | None = None) -> None:
-        self.store.execute(
-            "UPDATE block_runs SET status = ?, io_s = ?, compute_s = ?, bytes_read = ?, "
-            "bytes_written = ?, peak_rss_mb = ?, worker = coalesce(?, worker), finished_at = ?, "
-            "error = ? WHERE stage_run_id = ? AND block_id = ?",
-            ["failed" if error else "done", stats.get("io_s"), stats.get("compute_s"),
-             stats.get("bytes_read"), stats.get("bytes_written"), stats.get("peak_rss_mb"),
-             stats.get("worker"), now(), error, self.stage_run_id, block_id])
-        for row in stats.get("quality", []):
-            self.quality(**{"block": block_id, **row})
+        """Record a block's outcome, its chunk hashes and its quality rows in one go."""
+        hashes = stats.get("chunk_hashes")
+        with self.store.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(
+                "UPDATE block_runs SET status = ?, io_s = ?, compute_s = ?, bytes_read = ?, "
+                "bytes_written = ?, peak_rss_mb = ?, worker = coalesce(?, worker), "
+                "finished_at = ?, error = ?, output_hashes_json = ? "
+                "WHERE stage_run_id = ? AND block_id = ?",
+                ["failed" if error else "done", stats.get("io_s"), stats.get("compute_s"),
+                 stats.get("bytes_read"), stats.get("bytes_written"), stats.get("peak_rss_mb"),
+                 stats.get("worker"), now(), error,
+                 json.dumps(hashes, sort_keys=True) if hashes and not error else None,
+                 self.stage_run_id, block_id])
+            if not error:
+                self.quality_rows([{**row, "block": block_id}
+                                   for row in stats.get("quality") or []], con=con)
+            con.execute("COMMIT")
+
+    def block_hashes(self) -> dict[int, dict[str, dict[str, str]]]:
+        """{block_id: {output: {chunk: sha256}}} of this run's finished blocks."""
+        rows = self.store.execute(
+            "SELECT block_id, output_hashes_json FROM block_runs WHERE stage_run_id = ? "
+            "AND status = 'done'", [self.stage_run_id])
+        return {b: json.loads(h) if h else {} for b, h in rows}
 
 
 def _resolve(ws: Workspace, path_or_array: str | Path) -> Path:
@@ -280,7 +322,8 @@ def _resolve(ws: Workspace, path_or_array: str | Path) -> Path:
         f"{path_or_array!r} is neither a path nor an array/table of workspace {ws.root}")
 
 
-def _describe(ws: Workspace, items: dict[str, str | Path]) -> dict[str, dict[str, str]]:
+def describe_paths(ws: Workspace, items: dict[str, str | Path]) -> dict[str, dict[str, str]]:
+    """{name: {path, sha256}} of files, directories or workspace arrays/tables (full hash)."""
     out = {}
     for name, item in sorted(items.items()):
         p = _resolve(ws, item)
@@ -294,75 +337,89 @@ def stage_run(
     stage: str,
     layer: str,
     params: Params | dict[str, Any],
-    inputs: dict[str, str | Path] | None = None,
+    inputs: dict[str, dict[str, str]] | dict[str, str | Path] | None = None,
     model: str | Path | None = None,
     region: Sequence[int] | None = None,
+    identity: str | None = None,
+    code_fingerprint: str | None = None,
+    base_stage_run_id: str | None = None,
+    resume: str | None = None,
 ) -> Iterator[StageRun]:
-    """Record one execution of ``stage`` (see the module docstring)."""
+    """Record one attempt at stage run ``resume`` (an unfinished run to continue), or at a
+    new stage run (see the module docstring).
+
+    ``inputs``: {name: {path, sha256}} as the engine describes them, or {name: path}
+    (hashed here). ``identity`` defaults to a hash of stage, params, inputs and region.
+    """
     store = ProvenanceStore(ws.provenance_path)
     params_dict = params.to_dict() if isinstance(params, Params) else dict(params)
-    inputs_desc = _describe(ws, inputs or {})
+    inputs = inputs or {}
+    inputs_desc = ({n: dict(v) for n, v in sorted(inputs.items())}  # type: ignore[arg-type]
+                   if all(isinstance(v, dict) for v in inputs.values())
+                   else describe_paths(ws, inputs))  # type: ignore[arg-type]
     model_id = content_hash(Path(model)) if model else None
     region_json = json.dumps(list(region)) if region is not None else None
     params_hash = hash_json(params_dict)
     input_hash = hash_json({k: v["sha256"] for k, v in inputs_desc.items()} | {"model": model_id})
+    identity = identity or hash_json([stage, params_hash, input_hash, region_json])
     rev, dirty = code_revision()
-    existing = store.execute(
-        "SELECT stage_run_id FROM stage_runs WHERE stage = ? AND params_hash = ? AND "
-        "input_hash = ? AND region_json IS NOT DISTINCT FROM ? ORDER BY started_at DESC LIMIT 1",
-        [stage, params_hash, input_hash, region_json])
     started = now()
     t0 = time.perf_counter()
-    previous_outputs: dict[str, Path] = {}
-    if existing:
-        run_id = existing[0][0]
-        log.info("%s: resuming stage run %s (same parameters and inputs)", stage, run_id)
-        # A resumed run keeps the outputs it declared before (re-hashed at exit), so a
-        # stage that finds its work already done need not declare them again.
-        old = store.execute("SELECT outputs_json FROM stage_runs WHERE stage_run_id = ?", [run_id])
-        previous_outputs = {n: Path(d["path"]) for n, d in json.loads(old[0][0] or "{}").items()
-                            if Path(d["path"]).exists()}
-        store.execute(
-            "UPDATE stage_runs SET status = 'running', attempts = attempts + 1, run_id = ?, "
-            "code_revision = ?, code_dirty = ?, started_at = ?, finished_at = NULL, error = NULL "
-            "WHERE stage_run_id = ?", [_current_run_id.get(), rev, dirty, started, run_id])
+    if resume:
+        run_id = resume
+        attempt = store.execute("SELECT attempts + 1 FROM stage_runs WHERE stage_run_id = ?",
+                                [run_id])[0][0]
+        log.info("%s: resuming stage run %s (attempt %d)", stage, run_id, attempt)
+        store.execute("UPDATE stage_runs SET status = 'running', attempts = ?, error = NULL "
+                      "WHERE stage_run_id = ?", [attempt, run_id])
     else:
-        run_id = f"{stage}-{uuid.uuid4().hex[:12]}"
+        run_id, attempt = f"{stage}-{uuid.uuid4().hex[:12]}", 1
         store.execute(
             "INSERT INTO stage_runs (stage_run_id, run_id, stage, layer, status, attempts, "
             "params_json, params_hash, inputs_json, input_hash, code_revision, code_dirty, "
-            "model_id, environment_json, device, region_json, started_at) "
-            "VALUES (?, ?, ?, ?, 'running', 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "model_id, environment_json, device, region_json, started_at, identity, "
+            "code_fingerprint, base_stage_run_id) "
+            "VALUES (?, ?, ?, ?, 'running', 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, _current_run_id.get(), stage, layer, json.dumps(params_dict, sort_keys=True),
              params_hash, json.dumps(inputs_desc), input_hash, rev, dirty, model_id,
-             json.dumps(environment()), device_name(), region_json, started])
-    store.executemany(
-        "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?)",
-        [(d["sha256"], run_id, "input", n, d["path"], _size(Path(d["path"])))
-         for n, d in inputs_desc.items()]
-        + ([(model_id, run_id, "model", "model", str(model), _size(Path(model)))] if model else []))
-    run = StageRun(ws, store, run_id, stage, layer, outputs=previous_outputs)
+             json.dumps(environment()), device_name(), region_json, started, identity,
+             code_fingerprint, base_stage_run_id])
+        store.executemany(
+            "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?)",
+            [(d["sha256"], run_id, "input", n, d["path"], _size(Path(d["path"])))
+             for n, d in inputs_desc.items()]
+            + ([(model_id, run_id, "model", "model", str(model), _size(Path(model)))]
+               if model else []))
+    store.execute("INSERT INTO stage_attempts VALUES (?, ?, ?, 'running', ?, ?, ?, NULL, NULL, "
+                  "NULL)", [run_id, attempt, _current_run_id.get(), rev, dirty, started])
+    run = StageRun(ws, store, run_id, stage, layer, attempt)
+
+    def finish(status: str, error: str | None) -> None:
+        wall = time.perf_counter() - t0
+        store.execute("UPDATE stage_attempts SET status = ?, finished_at = ?, wall_s = ?, "
+                      "error = ? WHERE stage_run_id = ? AND attempt = ?",
+                      [status, now(), wall, error, run_id, attempt])
+        store.execute(
+            "UPDATE stage_runs SET status = ?, finished_at = ?, error = ?, wall_s = "
+            "(SELECT sum(wall_s) FROM stage_attempts WHERE stage_run_id = ?) "
+            "WHERE stage_run_id = ?", [status, now(), error, run_id, run_id])
+
     try:
         yield run
     except BaseException as e:
-        run.flush_quality()
-        store.execute(
-            "UPDATE stage_runs SET status = 'failed', finished_at = ?, wall_s = ?, error = ? "
-            "WHERE stage_run_id = ?",
-            [now(), time.perf_counter() - t0, f"{type(e).__name__}: {e}"[:4000], run_id])
+        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        finish(status, f"{type(e).__name__}: {e}"[:4000])
         store.export_parquet(ws)
         raise
-    run.flush_quality()
-    outputs = {n: {"path": str(p), "sha256": content_hash(p)} for n, p in run.outputs.items()}
+    outputs = run.outputs
     store.executemany(
         "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?)",
         [(d["sha256"], run_id, "output", n, d["path"], _size(Path(d["path"])))
          for n, d in outputs.items()])
-    store.execute(
-        "UPDATE stage_runs SET status = 'done', outputs_json = ?, output_hash = ?, "
-        "finished_at = ?, wall_s = ? WHERE stage_run_id = ?",
-        [json.dumps(outputs), hash_json({k: v["sha256"] for k, v in outputs.items()}),
-         now(), time.perf_counter() - t0, run_id])
+    store.execute("UPDATE stage_runs SET outputs_json = ?, output_hash = ? WHERE stage_run_id = ?",
+                  [json.dumps(outputs), hash_json({k: v["sha256"] for k, v in outputs.items()}),
+                   run_id])
+    finish("done", None)
     store.export_parquet(ws)
 
 

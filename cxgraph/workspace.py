@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import tomllib
 from collections.abc import Sequence
@@ -58,6 +57,11 @@ class Workspace:
     @property
     def neo4j_dir(self) -> Path:
         return self.root / "neo4j"
+
+    @property
+    def work_dir(self) -> Path:
+        """Where unfinished stage runs keep their outputs until they are put in place."""
+        return self.root / ".work"
 
     def table_path(self, name: str) -> Path:
         return self.tables_dir / f"{name}.parquet"
@@ -131,13 +135,15 @@ class Workspace:
         offset: Sequence[float] = (0.0, 0.0, 0.0),
         attrs: dict[str, Any] | None = None,
         fill_value: Any = 0,
+        group: zarr.Group | None = None,
     ) -> zarr.Array:
-        """(Re)create an array; ``voxel_size`` (nm) and ``offset`` (nm), z, y, x, go in attrs."""
+        """(Re)create an array (in ``volumes.zarr``, or in ``group``); ``voxel_size`` (nm)
+        and ``offset`` (nm), z, y, x, go in attrs."""
         chunks = tuple(chunks or self.config["blocks"].chunk_shape)
         chunks = tuple(min(c, s) for c, s in zip(chunks, shape, strict=False)) + tuple(
             chunks[len(shape) :]
         )
-        arr = self.volumes().create_array(
+        arr = (group if group is not None else self.volumes()).create_array(
             name, shape=tuple(shape), dtype=np.dtype(dtype), chunks=chunks,
             fill_value=fill_value, overwrite=True,
         )
@@ -148,26 +154,10 @@ class Workspace:
         )
         return arr
 
-    def replace_array(self, completed: str, name: str) -> None:
-        """Put the finished array ``completed`` in place of ``name`` (a directory rename),
-        so readers never see a half-written ``name``."""
-        src, dst = self.zarr_path / completed, self.zarr_path / name
-        if dst.exists():
-            shutil.rmtree(dst)
-        src.rename(dst)
-
-    # --- tables --------------------------------------------------------------
-    def parts_dir(self, stage_run_id: str) -> Path:
-        """Where a stage run keeps per-block table parts until it assembles them."""
-        return self.tables_dir / "_parts" / stage_run_id
-
     def write_table(self, name: str, table: pa.Table) -> Path:
         """Write ``tables/<name>.parquet`` atomically (never half-written)."""
         path = self.table_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-            pq.write_table(table, tmp.name)
-        os.replace(tmp.name, path)
+        write_parquet(path, table)
         return path
 
     def read_table(self, name: str) -> pa.Table:
@@ -175,6 +165,20 @@ class Workspace:
         if not path.exists():
             raise WorkspaceError(f"{path} does not exist; run the stage that writes it first")
         return pq.read_table(path)
+
+
+def write_parquet(path: Path, table: pa.Table) -> None:
+    """Write a Parquet file by rename, so no reader sees it half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:

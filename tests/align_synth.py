@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+
+from pipeline.ingest.manifest import write_manifest, write_tile
 
 
 def texture(shape: tuple[int, ...], seed: int = 0, sigma: float = 2.0) -> np.ndarray:
@@ -33,8 +34,6 @@ def write_tileset(
     tile (r, c) of section z is cut at nominal + placement error from the
     shifted section. ``corrupt`` lists (z, row, col) whose file is garbage.
     """
-    import tifffile
-
     rng = np.random.default_rng(seed)
     rows, cols = grid
     h = (rows - 1) * step + tile
@@ -60,14 +59,11 @@ def write_tileset(
                 if (z, r, c) in corrupt:
                     (out / name).write_bytes(b"not a tiff at all")
                 else:
-                    tifffile.imwrite(out / name, np.clip(np.rint(img), 0, 255).astype(np.uint8))
+                    write_tile(out / name, np.clip(np.rint(img), 0, 255).astype(np.uint8))
                 tiles.append({"file": name, "row": r, "col": c, "y": float(nominal[0]),
                               "x": float(nominal[1])})
                 true_pos[(r, c)] = t
         sections.append({"z": z, "status": "ok", "tiles": tiles})
         truth[z] = (d[z], true_pos)
-    manifest = {"format": "cxgraph-tiles/1", "shape": [n_sections, h, w],
-                "voxel_size": [40.0, 8.0, 8.0], "dtype": "uint8", "tile_shape": [tile, tile],
-                "sections": sections}
-    (out / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(out, (n_sections, h, w), (40.0, 8.0, 8.0), (tile, tile), sections)
     return truth

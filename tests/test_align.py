@@ -9,7 +9,7 @@ from scipy import ndimage
 from skimage.registration import phase_cross_correlation
 
 from pipeline.align import register as reg
-from pipeline.align.params import AlignParams
+from pipeline.align.params import AlignParams, StitchParams
 from pipeline.align.stitch import stitch_section
 from pipeline.align.warp import Field, render
 from pipeline.align.xcorr import Match, match
@@ -67,7 +67,7 @@ def _mosaic_case(errors, tile=96, step=80, grid=(2, 2), noise=0.05, seed=0):
 def test_two_by_two_mosaic_solved():
     errors = [(0.0, 0.0), (1.5, -2.25), (-1.0, 0.5), (2.3, 1.7)]
     _, tiles, nominal, true = _mosaic_case(errors)
-    pos, edges = stitch_section(tiles, nominal, AlignParams())
+    pos, edges = stitch_section(tiles, nominal, StitchParams())
     expected = true - (true - nominal).mean(axis=0)  # gauge: mean offset from nominal = 0
     assert np.abs(pos - expected).max() < 0.15
     assert len(edges) == 4 and all(e.kept for e in edges)  # corner overlaps are not matched
@@ -77,7 +77,7 @@ def test_misplaced_tile_found_by_wide_search():
     errors = [(0, 0), (0.5, 0), (0, -0.5), (0, 0), (14.0, -18.0), (0, 0.5),
               (0, 0), (-0.5, 0), (0, 0)]
     _, tiles, nominal, true = _mosaic_case(errors, grid=(3, 3))
-    pos, _ = stitch_section(tiles, nominal, AlignParams())
+    pos, _ = stitch_section(tiles, nominal, StitchParams())
     expected = true - (true - nominal).mean(axis=0)
     assert np.abs(pos - expected).max() < 0.3
 
@@ -215,7 +215,7 @@ def phantom_run(tmp_path_factory):
     from cxgraph.workspace import Workspace
     from pipeline.align.evaluate import evaluate
     from pipeline.phantom import PhantomParams, render_phantom
-    from pipeline.stages import run_stages
+    from pipeline.registry import run_pipeline
 
     root = tmp_path_factory.mktemp("phantom_align")
     render_phantom(root / "in", PhantomParams(
@@ -223,7 +223,7 @@ def phantom_run(tmp_path_factory):
         faults=("missing-section:z=3", "alignment-fault:z=6:8,shift=25",
                 "tile-misplacement:z=9,row=1,col=1,shift=15")))
     ws = Workspace.create(root / "ws")
-    run_stages(ws, root / "in", until="align")
+    run_pipeline(ws, {"tile_dir": root / "in"}, until="align")
     return evaluate(ws, root / "in", naive=False)
 
 

@@ -33,7 +33,7 @@ from cxgraph.graph.loader import load_snapshot
 from cxgraph.graph.snapshot import make_snapshot
 from cxgraph.provenance import stage_run
 from cxgraph.workspace import Workspace
-from pipeline.blocks import Block, Roi
+from pipeline.engine.blocks import Block, Roi
 
 A, B, C = 9007199254740993, 9007199254740995, 9007199254740997
 SDL_FILE = Path(__file__).resolve().parents[1] / "schema" / "graphql" / "schema.graphql"
@@ -82,7 +82,7 @@ def record_stage_runs(ws: Workspace) -> dict[str, str]:
     with stage_run(ws, stage="agglomerate", layer="L3", params={"threshold": 0.5}) as run1:
         out.write_bytes(b"merge history")
         run1.output("agglomeration", out)
-        block = Block(0, Roi((0, 0, 0), (8, 64, 64)), Roi((0, 0, 0), (10, 80, 80)))
+        block = Block(0, (0, 0, 0), Roi((0, 0, 0), (8, 64, 64)), Roi((0, 0, 0), (10, 80, 80)))
         run1.block_started(block, worker="w0")
         run1.block_finished(0, {"io_s": 0.25, "compute_s": 1.5, "bytes_read": 100,
                                 "bytes_written": 50})

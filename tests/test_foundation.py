@@ -20,11 +20,16 @@ from cxgraph.config import Config
 from cxgraph.errors import ConfigError, WorkspaceError
 from cxgraph.provenance import ProvenanceStore, stage_run
 from cxgraph.workspace import Workspace
-from pipeline.blocks import BlockGrid, Roi, check_chunk_aligned
-from pipeline.smooth import SmoothParams, run_smooth, smooth_volume
+from pipeline import registry
+from pipeline.engine.blocks import BlockGrid, Roi, check_chunk_aligned
+from pipeline.segment.smooth import SmoothParams, smooth_volume
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = ["blocks.block_shape=[8,32,32]", "blocks.chunk_shape=[8,32,32]"]
+
+
+def run_smooth(ws):
+    return registry.run_pipeline(ws, only=["smooth"])[-1].stage_run_id
 
 
 def make_ws(root, *overrides, shape=(16, 64, 64), seed=0):
@@ -38,7 +43,8 @@ def make_ws(root, *overrides, shape=(16, 64, 64), seed=0):
 
 
 def test_config_round_trips_and_rejects_unknown_keys(tmp_path):
-    cfg = Config().with_overrides(["blocks.block_shape=[8,16,16]", "executor.kind=dask"])
+    cfg = Config().with_overrides(["blocks.block_shape=[8,16,16]", "blocks.chunk_shape=[8,16,16]",
+                                   "executor.kind=dask"])
     path = tmp_path / "c.toml"
     path.write_text(cfg.to_toml())
     assert Config.load(path).to_dict() == cfg.to_dict()
@@ -46,6 +52,10 @@ def test_config_round_trips_and_rejects_unknown_keys(tmp_path):
         Config().with_overrides(["blocks.nonsense=1"])
     with pytest.raises(ConfigError, match="expected int"):
         Config().with_overrides(["executor.workers=many"])
+    with pytest.raises(ConfigError, match="not a multiple"):
+        Config().with_overrides(["blocks.block_shape=[8,16,16]"])
+    with pytest.raises(ConfigError, match="three positive"):
+        Config().with_overrides(["blocks.block_shape=[0,0,0]", "blocks.chunk_shape=[0,0,0]"])
 
 
 def test_workspace_layout_version_mismatch_is_explained(tmp_path):
@@ -72,6 +82,9 @@ def test_block_grid_covers_volume_once_with_clipped_context():
     assert len({b.block_id for b in blocks}) == len(blocks) == 3 * 3 * 2
     assert grid.blocks()[0].read_roi == Roi((0, 0, 0), (5, 10, 18))
     assert [b.block_id for b in grid.blocks_in(Roi((0, 0, 0), (1, 1, 1)))] == [0]
+    # ids follow the grid position, not the grid shape: the same block of a larger volume
+    assert BlockGrid((20, 40, 60), (4, 8, 16)).block((1, 2, 1)).block_id == \
+        grid.block((1, 2, 1)).block_id == (1 << 20) | (2 << 10) | 1
     with pytest.raises(ConfigError, match="not a multiple"):
         check_chunk_aligned((4, 8, 10), (4, 8, 16))
 
@@ -88,9 +101,10 @@ def test_stage_run_records_every_field_and_exports_parquet(tmp_path):
     row = row[0]
     assert row["stage_run_id"] == run_id and row["status"] == "done" and row["layer"] == "L3"
     assert json.loads(row["params_json"]) == SmoothParams().to_dict()
-    assert json.loads(row["inputs_json"])["source"]["sha256"] and row["input_hash"]
-    assert json.loads(row["outputs_json"])["target"]["sha256"] and row["output_hash"]
+    assert json.loads(row["inputs_json"])["aligned"]["sha256"] and row["input_hash"]
+    assert json.loads(row["outputs_json"])["smoothed"]["sha256"] and row["output_hash"]
     assert len(row["code_revision"]) == 40 or row["code_revision"] == "unknown"
+    assert len(row["code_fingerprint"]) == 64 and len(row["identity"]) == 64
     env = json.loads(row["environment_json"])
     assert {"host", "os", "python", "libraries"} <= set(env) and env["libraries"]["numpy"]
     assert row["device"] in ("cpu", "cuda:0") and row["wall_s"] > 0
@@ -101,7 +115,8 @@ def test_stage_run_records_every_field_and_exports_parquet(tmp_path):
         assert b["io_s"] > 0 and b["compute_s"] > 0 and b["peak_rss_mb"] > 0
         assert b["bytes_written"] == 8 * 32 * 32 and b["bytes_read"] > b["bytes_written"]
     # Parquet exports round-trip the store.
-    for table in ("stage_runs", "block_runs", "artifacts", "quality", "runs", "models"):
+    for table in ("stage_runs", "stage_attempts", "block_runs", "output_blocks", "artifacts",
+                  "quality", "runs", "models"):
         exported = pq.read_table(ws.tables_dir / "provenance" / f"{table}.parquet")
         assert exported.equals(store.query(f"SELECT * FROM {table}")), table
     quality = pq.read_table(ws.table_path("quality")).to_pylist()
@@ -118,46 +133,44 @@ def test_failed_stage_is_recorded_with_its_error(tmp_path):
     assert row["status"] == "failed" and "boom" in row["error"]
 
 
-def test_resumed_stage_run_keeps_its_declared_outputs(tmp_path):
+def test_stage_run_attempts_are_kept_and_resume_names_the_run(tmp_path):
     ws, _ = make_ws(tmp_path / "ws")
-    for declare in (True, False):  # the second run finds its work done and declares nothing
-        with stage_run(ws, "noop", "L1", {"p": 1}, inputs={"a": "aligned"}) as run:
-            if declare:
-                run.output("copy", "aligned")
-    row = ProvenanceStore(ws.provenance_path).execute(
-        "SELECT attempts, outputs_json FROM stage_runs")[0]
-    assert row[0] == 2 and json.loads(row[1])["copy"]["sha256"]
-
-
-def test_rerun_is_idempotent(tmp_path):
-    ws, raw = make_ws(tmp_path / "ws")
-    first = run_smooth(ws)
-    out1 = ws.array("smoothed")[:]
-    second = run_smooth(ws)
+    with pytest.raises(RuntimeError):
+        with stage_run(ws, "noop", "L1", {"p": 1}) as run:
+            raise RuntimeError("first attempt fails")
+    with stage_run(ws, "noop", "L1", {"p": 1}, resume=run.stage_run_id) as again:
+        pass
     store = ProvenanceStore(ws.provenance_path)
-    assert first == second
-    assert store.execute("SELECT count(*), max(attempts) FROM block_runs")[0] == (8, 1)
-    assert store.execute("SELECT count(*) FROM quality")[0][0] == 8
-    assert np.array_equal(out1, ws.array("smoothed")[:])
-    assert np.array_equal(out1, smooth_volume(raw, SmoothParams().sigma))
+    assert again.stage_run_id == run.stage_run_id
+    assert store.execute("SELECT attempts, status FROM stage_runs") == [(2, "done")]
+    assert [r[:2] for r in store.execute(
+        "SELECT attempt, status, error FROM stage_attempts ORDER BY attempt")] == \
+        [(1, "failed"), (2, "done")]
 
 
-def test_region_rerun_touches_only_its_blocks(tmp_path):
+def test_body_ids_are_minted_never_reused(tmp_path):
+    from cxgraph import ids
+
     ws, _ = make_ws(tmp_path / "ws")
-    run_smooth(ws, region=Roi((0, 0, 0), (8, 32, 32)))
     store = ProvenanceStore(ws.provenance_path)
-    assert store.execute("SELECT list(block_id) FROM block_runs")[0][0] == [0]
-    assert ws.array("smoothed")[8:].max() == 0  # blocks outside the region untouched
+    first, second = store.mint_ids("body", 3), store.mint_ids("body", 2)
+    assert list(first) == [1, 2, 3] and list(second) == [4, 5]
+    assert ids.decode(ids.body_id(5)) == ids.IdParts("body", (0, 0, 0), 5)
+    sv = ids.supervoxel_ids((3, 1, 2), np.array([[0, 7]]))
+    assert sv[0, 0] == 0 and ids.decode(int(sv[0, 1])) == ids.IdParts("supervoxel", (3, 1, 2), 7)
+    with pytest.raises(ConfigError, match="blocks per axis"):
+        ids.block_id((1024, 0, 0))
 
 
 # --- executors and resume ----------------------------------------------------------------
 
 DRIVER = textwrap.dedent("""
     import sys
+    from pipeline import registry
     from cxgraph.workspace import Workspace
-    from pipeline.smooth import run_smooth
     if __name__ == "__main__":
-        run_smooth(Workspace.open(sys.argv[1]))
+        registry.load()
+        registry.run_pipeline(Workspace.open(sys.argv[1]), only=["smooth"])
 """)
 
 
@@ -189,8 +202,9 @@ def test_killed_run_resumes_without_redoing_finished_blocks(tmp_path):
         "SELECT block_id, finished_at FROM block_runs WHERE status = 'done'"))
     assert 5 <= len(done_before) < 64
     interrupted = store.execute("SELECT block_id FROM block_runs WHERE status = 'running'")
+    assert store.execute("SELECT status FROM stage_runs") == [("running",)]
 
-    run_smooth(ws)  # resume
+    run_smooth(ws)  # resume: the lock is free, so the dead run is marked interrupted first
 
     after = {r[0]: r[1:] for r in store.execute(
         "SELECT block_id, finished_at, attempts, status FROM block_runs")}
@@ -200,24 +214,9 @@ def test_killed_run_resumes_without_redoing_finished_blocks(tmp_path):
     for (block_id,) in interrupted:  # the block the kill interrupted shows two attempts
         assert after[block_id][1] == 2
     assert store.execute("SELECT attempts, status FROM stage_runs") == [(2, "done")]
+    assert store.execute("SELECT attempt, status FROM stage_attempts ORDER BY attempt") == \
+        [(1, "interrupted"), (2, "done")]
     ref, _ = make_ws(tmp_path / "ref", shape=shape)
     run_smooth(ref)
     assert np.array_equal(ws.array("smoothed")[:], ref.array("smoothed")[:])
     assert np.array_equal(ws.array("smoothed")[:], smooth_volume(raw, SmoothParams().sigma))
-
-
-def test_dask_output_is_byte_identical_to_serial(tmp_path):
-    serial, _ = make_ws(tmp_path / "serial")
-    dask_ws, _ = make_ws(tmp_path / "dask", "executor.kind=dask", "executor.workers=2")
-    run_smooth(serial)
-    run_smooth(dask_ws)
-    chunks = sorted(p.relative_to(serial.zarr_path / "smoothed")
-                    for p in (serial.zarr_path / "smoothed").rglob("*") if p.is_file()
-                    and p.name != "zarr.json")
-    assert len(chunks) == 8
-    for c in chunks:
-        assert (serial.zarr_path / "smoothed" / c).read_bytes() == \
-            (dask_ws.zarr_path / "smoothed" / c).read_bytes(), c
-    workers = ProvenanceStore(dask_ws.provenance_path).execute(
-        "SELECT count(DISTINCT worker) FROM block_runs")[0][0]
-    assert workers >= 1

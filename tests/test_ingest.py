@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 from cxgraph.config import Config
 from cxgraph.errors import InputDataError
 from cxgraph.workspace import Workspace
-from pipeline.ingest import IngestParams, check_tile, estimate_flatfield, overlap_gains
-from pipeline.stages import run_stages
+from pipeline.ingest.params import IngestParams
+from pipeline.ingest.tiles import check_tile, estimate_flatfield, overlap_gains
+from pipeline.registry import run_pipeline
 
 
 def test_check_tile_statuses():
@@ -55,7 +56,7 @@ def _quality(ws: Workspace) -> dict:
 def test_corrupt_tile_and_missing_section_are_marked(tmp_path):
     write_tileset(tmp_path / "in", n_sections=3, missing=(1,), corrupt=((2, 0, 1),))
     ws = Workspace.create(tmp_path / "ws")
-    run_stages(ws, tmp_path / "in", until="ingest")
+    run_pipeline(ws, {"tile_dir": tmp_path / "in"}, until="ingest")
     t = ws.read_table("tiles").to_pydict()
     status = {(z, r, c): s for z, r, c, s in zip(t["z"], t["row"], t["col"], t["status"],
                                                  strict=True)}
@@ -78,7 +79,7 @@ def test_stop_policy_raises_before_writing(tmp_path):
     write_tileset(tmp_path / "in", n_sections=2, corrupt=((1, 1, 1),))
     ws = Workspace.create(tmp_path / "ws", Config().with_overrides(["ingest.on_bad_tile=stop"]))
     with pytest.raises(InputDataError, match=r"z=1 row=1 col=1 tiles/z0001_r01_c01.tif"):
-        run_stages(ws, tmp_path / "in", until="ingest")
+        run_pipeline(ws, {"tile_dir": tmp_path / "in"}, until="ingest")
     assert not ws.has_array("tiles") and not ws.table_path("tiles").exists()
 
 

@@ -7,8 +7,15 @@
 - ``TokenStore``: the hashed token file ``WS/api_tokens.json``.
 """
 
-from cxgraph.api.app import ApiApp, create_app
-from cxgraph.api.auth import Role, TokenStore
-from cxgraph.api.schema import build_schema, sdl
+import importlib
+from typing import Any
 
-__all__ = ["ApiApp", "Role", "TokenStore", "build_schema", "create_app", "sdl"]
+_EXPORTS = {"ApiApp": "app", "create_app": "app", "Role": "auth", "TokenStore": "auth",
+            "build_schema": "schema", "sdl": "schema"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:  # lazy: importing cxgraph.api.params must not load strawberry
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"cxgraph.api.{_EXPORTS[name]}"), name)
+    raise AttributeError(name)

@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cxgraph.config import Config
 from cxgraph.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -51,13 +50,13 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
     from cxgraph.provenance import pipeline_run
     from pipeline.align.evaluate import evaluate as evaluate_alignment
     from pipeline.phantom import PhantomParams, render_phantom
-    from pipeline.stages import run_stages
+    from pipeline.registry import run_pipeline
 
     console = Console()
     t0 = time.perf_counter()
     ws = Workspace.create(root)
     phantom = ws.config["phantom"].replace(seed=seed, shape=shape, faults=DEMO_FAULTS)
-    ws.set_config(Config({**{n: ws.config[n] for n in ws.config.to_dict()}, "phantom": phantom}))
+    ws.set_config(ws.config.replace("phantom", phantom))
     input_dir = ws.root / "input"
 
     console.rule("[bold]1. synthetic microscope")
@@ -70,8 +69,9 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
 
     console.rule("[bold]2. pipeline stages")
     with pipeline_run(ws, f"demo {root}"):
-        run_ids = run_stages(ws, input_dir)
-    console.print(run_ids)
+        results = run_pipeline(ws, {"tile_dir": input_dir})
+    _print_table(console, "stages", ["stage", "did", "stage run", "s"],
+                 [(r.stage, r.action, r.stage_run_id, f"{r.seconds:.1f}") for r in results])
     scores = evaluate_alignment(ws, input_dir)
     _print_table(console, "alignment vs the phantom's ground truth (px)", ["metric", "value"],
                  [(k, round(v, 2)) for k, v in scores.items()

@@ -1,4 +1,4 @@
-"""``cxgraph run``: run the pipeline stages on an input directory into a workspace."""
+"""``cxgraph run``: run the pipeline's stages on an input directory into a workspace."""
 
 from __future__ import annotations
 
@@ -14,29 +14,46 @@ from cxgraph.workspace import Workspace
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
-        input: Annotated[Path, typer.Option("--input", "-i",
-                                            help="Tile directory with manifest.json.")],
         workspace: Annotated[Path, typer.Option("--workspace", "-w",
                                                 help="Workspace directory (created if missing).")],
+        input: Annotated[Path | None, typer.Option(
+            "--input", "-i", help="Tile directory with manifest.json (default: the one the "
+                                  "workspace was last run on).")] = None,
         until: Annotated[str | None, typer.Option("--until",
                                                   help="Last stage to run (default: all).")] = None,
         start: Annotated[str | None, typer.Option("--from",
                                                   help="First stage (default: the first).")] = None,
+        region: Annotated[str | None, typer.Option(
+            "--region", help="Re-run only the blocks meeting z0:z1,y0:y1,x0:x1 (voxels), "
+                             "and downstream what they change.")] = None,
+        stages: Annotated[str | None, typer.Option(
+            "--stages", help="Exactly these stages, comma-separated (also optional ones, "
+                             "e.g. smooth).")] = None,
         set_: Annotated[list[str] | None, typer.Option(
             "--set", help="Override a parameter: section.param=value")] = None,
     ) -> None:
-        """Run the stages (ingest, stitch, align, ...) in order, recording provenance."""
-        from pipeline.stages import run_stages
+        """Run the stages (ingest, stitch, align, ...) in order, recording provenance.
+
+        A stage whose parameters, inputs and code are unchanged, and whose outputs are
+        its own, is not run again; a killed run resumes where it stopped.
+        """
+        from pipeline.engine import Roi
+        from pipeline.registry import run_pipeline
 
         overrides = list(set_ or [])
         ws = Workspace.create(workspace)
         if overrides:
-            ws.set_config(ws.config.with_overrides(overrides))
-        command = " ".join(
-            ["cxgraph run", f"--input {input}", f"--workspace {workspace}"]
-            + ([f"--until {until}"] if until else []) + ([f"--from {start}"] if start else [])
-            + [f"--set {s}" for s in overrides])
+            ws.set_config(ws.config.with_overrides(overrides))  # validated before written
+        roi = Roi.parse(region) if region else None
+        only = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
+        flags = {"--input": input, "--until": until, "--from": start, "--region": region,
+                 "--stages": stages}
+        command = " ".join(["cxgraph run", f"--workspace {workspace}"]
+                           + [f"{k} {v}" for k, v in flags.items() if v]
+                           + [f"--set {s}" for s in overrides])
         with pipeline_run(ws, command):
-            ids = run_stages(ws, input, until=until, start=start)
-        for name, run_id in ids.items():
-            typer.echo(f"{name}: {run_id}")
+            results = run_pipeline(ws, {"tile_dir": input} if input else None, start=start,
+                                   until=until, region=roi, only=only)
+        for r in results:
+            blocks = f", {r.blocks_run}/{r.blocks} blocks" if r.action != "reused" else ""
+            typer.echo(f"{r.stage}: {r.action} {r.stage_run_id} ({r.seconds:.1f} s{blocks})")

@@ -4,6 +4,14 @@
 for the model (neuPrint core + supervoxel lineage + versions + provenance).
 """
 
-from cxgraph.graph.store import GraphStore
+from typing import Any
 
 __all__ = ["GraphStore"]
+
+
+def __getattr__(name: str) -> Any:  # lazy: importing cxgraph.graph.params needs no driver
+    if name == "GraphStore":
+        from cxgraph.graph.store import GraphStore
+
+        return GraphStore
+    raise AttributeError(name)

@@ -1,4 +1,5 @@
-"""Parameters of the L2 align stage (stitching, registration, warping)."""
+"""Parameters of the L2 stages: ``[stitch]`` (tiles within a section) and ``[align]``
+(sections to each other, warping). Each holds only what its stage reads."""
 
 from __future__ import annotations
 
@@ -8,22 +9,29 @@ from cxgraph.params import Params
 
 
 @dataclasses.dataclass(frozen=True)
-class AlignParams(Params):
-    """L2 align. Distances in px of the input tiles (y, x); thresholds as in SOFIMA."""
+class StitchParams(Params):
+    """L2 stitch: tile positions within each section. Distances in px of the input tiles."""
 
-    # --- match acceptance (all matches: tile overlaps, sections, patches) ---
-    min_peak_ratio: float = 1.6  # first/second correlation peak (SOFIMA keeps >= 1.6)
-    min_sharpness: float = 5.0  # peak / mean |correlation| in the search window
-    min_ncc: float = 0.2  # Pearson correlation over the overlap at the peak
-    whiten: float = 0.9  # spectrum normalisation exponent (1 = phase correlation)
-    upsample: int = 20  # subpixel precision 1/upsample px
-
-    # --- stitching (tiles within one section) ---
+    min_peak_ratio: float = 1.6  # first/second overlap-NCC peak (SOFIMA keeps >= 1.6)
     tile_search_px: float = 6.0  # first search radius for neighbour tiles
     tile_max_shift_px: float = 32.0  # wider search when the first fails (misplaced tiles)
     tile_min_ncc: float = 0.7  # overlap NCC below this rejects a tile pair
     min_overlap_px: int = 8  # nominal overlaps narrower than this are not matched
     tile_max_residual_px: float = 2.0  # edges whose solved residual exceeds this are dropped
+    blend_px: int = 16  # tile edge ramp width of the blended section mosaic (raw)
+    interpolation_order: int = 1  # 1 bilinear, 3 cubic spline
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignParams(Params):
+    """L2 align. Distances in px of the input tiles (y, x); thresholds as in SOFIMA."""
+
+    # --- match acceptance (sections and patches) ---
+    min_peak_ratio: float = 1.6  # first/second correlation peak (SOFIMA keeps >= 1.6)
+    min_sharpness: float = 5.0  # peak / mean |correlation| in the search window
+    min_ncc: float = 0.2  # Pearson correlation over the overlap at the peak
+    whiten: float = 0.9  # spectrum normalisation exponent (1 = phase correlation)
+    upsample: int = 20  # subpixel precision 1/upsample px
 
     # --- section registration ---
     neighbours: int = 3  # previous usable sections tried, nearest first, until one matches
@@ -64,7 +72,6 @@ class AlignParams(Params):
     mesh_stiffness: float = 1.0  # spring pulling each node towards the rigid solution
     field_smoothing: float = 1.0  # Gaussian sigma (in mesh nodes) of the in-plane smoothing
 
-    # --- rendering ---
+    # --- rendering (aligned volume, from the tiles) ---
     blend_px: int = 16  # tile edge ramp width for blended mosaics
     interpolation_order: int = 1  # 1 bilinear, 3 cubic spline
-    sections_per_block: int = 0  # aligned chunk depth along z; 0 = blocks.chunk_shape[0]

@@ -36,12 +36,12 @@ import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy import ndimage, sparse
-from scipy.sparse.linalg import lsqr
+from scipy import ndimage
 
 from pipeline.align.params import AlignParams
 from pipeline.align.warp import Field
 from pipeline.align.xcorr import Match, match
+from pipeline.common.lsq import solve_differences
 
 log = logging.getLogger(__name__)
 
@@ -231,47 +231,6 @@ def match_sections(
     return out
 
 
-def _lsq(
-    zs: Sequence[int],
-    eqs: list[tuple[int, int, np.ndarray, float]],
-    smooth_w: float,
-    prior_w: float,
-) -> np.ndarray:
-    """Least squares x (len(zs), 2) for x[a] - x[b] = m (weight w) per eq (a, b, m, w).
-
-    Adds x[i] - x[i-1] = 0 with weight ``smooth_w`` and x = 0 with ``prior_w``.
-    """
-    index = {z: i for i, z in enumerate(zs)}
-    n = len(zs)
-    rows, cols, vals, rhs = [], [], [], []
-    r = 0
-    for a, b, m, w in eqs:
-        rows += [r, r]
-        cols += [index[a], index[b]]
-        vals += [w, -w]
-        rhs.append(w * np.asarray(m, float))
-        r += 1
-    for i in range(1, n):
-        if smooth_w > 0:
-            rows += [r, r]
-            cols += [i, i - 1]
-            vals += [smooth_w, -smooth_w]
-            rhs.append(np.zeros(2))
-            r += 1
-    for i in range(n):
-        if prior_w > 0:
-            rows.append(r)
-            cols.append(i)
-            vals.append(prior_w)
-            rhs.append(np.zeros(2))
-            r += 1
-    if r == 0:
-        return np.zeros((n, 2))
-    a_mat = sparse.csr_matrix((vals, (rows, cols)), shape=(r, n))
-    b_mat = np.asarray(rhs).reshape(r, 2)
-    return np.stack([lsqr(a_mat, b_mat[:, c], atol=1e-10, btol=1e-10)[0] for c in range(2)], 1)
-
-
 def pair_weight(m: Match, params: AlignParams) -> float:
     """Least-squares weight of a pair: 1 / its standard error per axis, relative to the default.
 
@@ -299,9 +258,10 @@ def solve_translations(
     w = [pair_weight(p.match, params) for p in pairs]
     while True:
         eqs = [(pairs[i].z_ref, pairs[i].z, pairs[i].match.shift, w[i]) for i in kept]
-        d = _lsq(zs, eqs, params.smoothness_weight, 0.0)
-        d = d - d.mean(axis=0) if len(d) else d
         index = {z: i for i, z in enumerate(zs)}
+        d = solve_differences(len(zs), [(index[a], index[b], m, wt) for a, b, m, wt in eqs],
+                              smooth=params.smoothness_weight, dims=2)
+        d = d - d.mean(axis=0) if len(d) else d
         res = {
             i: float(np.hypot(*(d[index[pairs[i].z_ref]] - d[index[pairs[i].z]]
                                 - pairs[i].match.shift)))
@@ -413,16 +373,17 @@ def solve_fields(
 ) -> dict[int, Field]:
     """Per-section fields u_z on the mesh: per node, LS over sections with a spring to 0."""
     n = len(zs)
+    index = {z: i for i, z in enumerate(zs)}
     u = np.zeros((n, *mesh.shape, 2))
     for iy in range(mesh.shape[0]):
         for ix in range(mesh.shape[1]):
             eqs = [
-                (p.z_ref, p.z, p.meas[iy, ix], 1.0)
+                (index[p.z_ref], index[p.z], p.meas[iy, ix], 1.0)
                 for p in patches
                 if not np.isnan(p.meas[iy, ix, 0])
             ]
             if eqs:
-                u[:, iy, ix] = _lsq(zs, eqs, 0.0, params.mesh_stiffness)
+                u[:, iy, ix] = solve_differences(n, eqs, prior=params.mesh_stiffness, dims=2)
     if params.field_smoothing > 0:
         sig = (0, params.field_smoothing, params.field_smoothing, 0)
         u = ndimage.gaussian_filter(u, sig, mode="nearest")

@@ -19,8 +19,9 @@ import logging
 import numpy as np
 from scipy import ndimage
 
-from pipeline.align.params import AlignParams
-from pipeline.align.xcorr import FAILED, Match, refine
+from pipeline.align.params import StitchParams
+from pipeline.align.xcorr import FAILED, Match, peak_ratio, refine
+from pipeline.common.lsq import solve_differences
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def _overlap_crops(
 
 
 def pairwise_offsets(
-    tiles: list[np.ndarray | None], nominal: np.ndarray, params: AlignParams
+    tiles: list[np.ndarray | None], nominal: np.ndarray, params: StitchParams
 ) -> list[Edge]:
     """Cross-correlate every overlapping pair of present tiles.
 
@@ -98,7 +99,7 @@ def pairwise_offsets(
 
 def overlap_match(
     ti: np.ndarray, tj: np.ndarray, pi: np.ndarray, pj: np.ndarray, radius: float,
-    params: AlignParams,
+    params: StitchParams,
 ) -> Match:
     """e_j - e_i (px): NCC over the true intersection for every integer shift, then LK.
 
@@ -139,7 +140,7 @@ def overlap_match(
     filled = np.where(np.isnan(surface), -1.0, surface)
     iy, ix = np.unravel_index(int(np.argmax(filled)), filled.shape)
     peak = float(filled[iy, ix])
-    ratio = _ncc_peak_ratio(filled, (int(iy), int(ix)))
+    ratio = peak_ratio(filled, (int(iy), int(ix)))
     valid = surface[~np.isnan(surface)]
     sharp = (peak - float(valid.mean())) / max(float(valid.std()), 1e-9)
     shift = np.array([iy - r, ix - r])
@@ -163,16 +164,6 @@ def _intersection(
     return (slice(y0, y1), slice(x0, x1)), (slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox))
 
 
-def _ncc_peak_ratio(ncc: np.ndarray, at: tuple[int, int], exclusion: int = 3) -> float:
-    """Peak over the highest other local maximum further than ``exclusion`` px."""
-    local = ndimage.maximum_filter(ncc, size=3, mode="nearest") == ncc
-    yy, xx = np.ogrid[: ncc.shape[0], : ncc.shape[1]]
-    far = (np.abs(yy - at[0]) > exclusion) | (np.abs(xx - at[1]) > exclusion)
-    others = ncc[local & far]
-    second = float(others.max()) if others.size else 0.0
-    return float(ncc[at] / second) if second > 0 else float("inf")
-
-
 def solve_positions(
     nominal: np.ndarray,
     present: np.ndarray,
@@ -191,7 +182,9 @@ def solve_positions(
     n = len(nominal)
     kept = [k for k, e in enumerate(edges) if e.accepted]
     while True:
-        e_hat = _solve(n, [edges[k] for k in kept], prior_weight)
+        # e_j - e_i = measured shift (weight 1); e = 0 with weight sqrt(prior_weight)
+        e_hat = solve_differences(n, [(edges[k].j, edges[k].i, edges[k].match.shift, 1.0)
+                                      for k in kept], prior=float(np.sqrt(prior_weight)), dims=2)
         res = {
             k: float(np.hypot(*(e_hat[edges[k].j] - e_hat[edges[k].i] - edges[k].match.shift)))
             for k in kept
@@ -209,22 +202,8 @@ def solve_positions(
     return nominal + e_hat, out
 
 
-def _solve(n: int, edges: list[Edge], prior_weight: float) -> np.ndarray:
-    """Least-squares e (n, 2) for e_j - e_i = m (weight 1) and e = 0 (prior_weight)."""
-    a = np.eye(n) * prior_weight
-    b = np.zeros((n, 2))
-    for e in edges:
-        a[e.i, e.i] += 1
-        a[e.j, e.j] += 1
-        a[e.i, e.j] -= 1
-        a[e.j, e.i] -= 1
-        b[e.j] += e.match.shift
-        b[e.i] -= e.match.shift
-    return np.linalg.solve(a, b)
-
-
 def stitch_section(
-    tiles: list[np.ndarray | None], nominal: np.ndarray, params: AlignParams
+    tiles: list[np.ndarray | None], nominal: np.ndarray, params: StitchParams
 ) -> tuple[np.ndarray, list[Edge]]:
     """Positions (n, 2) (y, x) px of a section's tiles, and its overlap edges."""
     present = np.array([t is not None for t in tiles])

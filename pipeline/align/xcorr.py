@@ -123,7 +123,7 @@ def match(
     shift = np.array([iy - limit_y, ix - limit_x], dtype=float)
 
     sharpness = peak / max(float(np.mean(np.abs(win))), 1e-12)
-    peak_ratio = _peak_ratio(win, (iy, ix), exclusion_px)
+    ratio = peak_ratio(win, (iy, ix), exclusion_px)
     ncc = _overlap_ncc(ref, mov, ref_mask, mov_mask, shift.astype(int))
     if upsample > 1:
         start = shift.astype(int)
@@ -131,7 +131,7 @@ def match(
         if np.any(np.round(shift).astype(int) != start):  # re-centre once on the new peak
             start = np.round(shift).astype(int)
             shift = refine(ref, mov, start, ref_mask, mov_mask)
-    return Match(float(shift[0]), float(shift[1]), peak_ratio, sharpness, ncc, valid)
+    return Match(float(shift[0]), float(shift[1]), ratio, sharpness, ncc, valid)
 
 
 def _prepare(img: np.ndarray, mask: np.ndarray | None, alpha: float) -> np.ndarray | None:
@@ -147,7 +147,7 @@ def _prepare(img: np.ndarray, mask: np.ndarray | None, alpha: float) -> np.ndarr
     return x * tukey_window(x.shape, alpha) if alpha > 0 else x
 
 
-def _peak_ratio(win: np.ndarray, at: tuple[int, int], exclusion_px: int) -> float:
+def peak_ratio(win: np.ndarray, at: tuple[int, int], exclusion_px: int = 3) -> float:
     """Peak over the highest other local maximum further than ``exclusion_px``."""
     peak = win[at]
     local_max = ndimage.maximum_filter(win, size=3, mode="nearest") == win

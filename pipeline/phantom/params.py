@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from cxgraph.config import register_section
 from cxgraph.errors import ConfigError
 from cxgraph.params import Params
 
@@ -100,3 +101,6 @@ class PhantomParams(Params):
 def default_phantom_params() -> PhantomParams:
     """The defaults: a cortex-like neuropil at 40 x 8 x 8 nm."""
     return PhantomParams()
+
+
+register_section("phantom", PhantomParams)

@@ -1,12 +1,14 @@
 """Blocks: a write region plus read context, cut on a grid aligned to zarr chunks.
 
-As in daisy, a ``Block`` is frozen and its id is derived from its write region
-(its grid position), so a block keeps its id whatever subset of blocks a run
-touches. All coordinates are voxels, axis order (z, y, x).
+As in daisy, a ``Block`` is frozen and its id is derived from its write region:
+the id is its grid position packed by ``cxgraph.ids.block_id``, so a block keeps
+its id whatever subset of blocks a run touches and when the volume grows. All
+coordinates are voxels, axis order (z, y, x).
 
 Reads and writes of a block go through ``read`` / ``write`` here, which count
-seconds and bytes into the current block's ``IOStats`` — the runner reports
-I/O against compute per block without stages timing anything themselves.
+seconds and bytes into the current block's ``IOStats`` and hash every chunk a
+block writes — the engine reports I/O against compute per block, and builds
+output hashes from chunk hashes, without stages timing or hashing anything.
 """
 
 from __future__ import annotations
@@ -14,17 +16,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import hashlib
 import itertools
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cxgraph.errors import ConfigError
+from cxgraph.ids import block_id
 
 ZYX = tuple[int, int, int]
 
@@ -64,6 +64,13 @@ class Roi:
     def as_list(self) -> list[int]:
         return [*self.begin, *self.end]
 
+    def __str__(self) -> str:
+        return ",".join(f"{b}:{e}" for b, e in zip(self.begin, self.end, strict=True))
+
+    @classmethod
+    def from_list(cls, values: Sequence[int]) -> Roi:
+        return cls(tuple(values[:3]), tuple(values[3:]))  # type: ignore[arg-type]
+
     @classmethod
     def parse(cls, text: str) -> Roi:
         """``"z0:z1,y0:y1,x0:x1"`` (voxels) as a Roi."""
@@ -73,7 +80,10 @@ class Roi:
                 raise ValueError
         except ValueError:
             raise ConfigError(f"region {text!r}: expected z0:z1,y0:y1,x0:x1 in voxels") from None
-        return cls(tuple(p[0] for p in parts), tuple(p[1] for p in parts))  # type: ignore[arg-type]
+        roi = cls(tuple(p[0] for p in parts), tuple(p[1] for p in parts))  # type: ignore[arg-type]
+        if roi.empty():
+            raise ConfigError(f"region {text!r} is empty: every end must exceed its begin")
+        return roi
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +91,7 @@ class Block:
     """One unit of blockwise work: writes ``write_roi``, may read ``read_roi``."""
 
     block_id: int
+    index: ZYX  # position in the block grid (z, y, x)
     write_roi: Roi
     read_roi: Roi
 
@@ -105,26 +116,29 @@ class BlockGrid:
     def grid_shape(self) -> ZYX:
         return tuple(-(-s // b) for s, b in zip(self.shape, self.block_shape, strict=True))  # type: ignore[return-value]
 
-    def block(self, index: ZYX) -> Block:
+    def block(self, index: Sequence[int]) -> Block:
+        index = tuple(int(i) for i in index)
         begin = tuple(i * b for i, b in zip(index, self.block_shape, strict=True))
         end = tuple(min(s, bb + b)
                     for s, bb, b in zip(self.shape, begin, self.block_shape, strict=True))
         write = Roi(begin, end)  # type: ignore[arg-type]
         read = write.grow(self.context).intersect(self.volume)
-        gz, gy, gx = self.grid_shape
-        block_id = (index[0] * gy + index[1]) * gx + index[2]
-        return Block(block_id, write, read)
+        return Block(block_id(index), index, write, read)  # type: ignore[arg-type]
 
     @property
     def volume(self) -> Roi:
         return Roi((0, 0, 0), self.shape)
 
     def blocks(self) -> list[Block]:
-        return [self.block(i) for i in itertools.product(*map(range, self.grid_shape))]  # type: ignore[arg-type]
+        return [self.block(i) for i in itertools.product(*map(range, self.grid_shape))]
 
     def blocks_in(self, region: Roi) -> list[Block]:
         """Blocks whose write region intersects ``region``."""
         return [b for b in self.blocks() if not b.write_roi.intersect(region).empty()]
+
+    def blocks_reading(self, region: Roi) -> list[Block]:
+        """Blocks whose read region intersects ``region`` (their output depends on it)."""
+        return [b for b in self.blocks() if not b.read_roi.intersect(region).empty()]
 
 
 def check_chunk_aligned(block_shape: Sequence[int], chunks: Sequence[int]) -> None:
@@ -136,7 +150,7 @@ def check_chunk_aligned(block_shape: Sequence[int], chunks: Sequence[int]) -> No
         )
 
 
-# --- I/O accounting ----------------------------------------------------------------
+# --- I/O accounting and chunk hashes -----------------------------------------------
 
 
 @dataclasses.dataclass
@@ -144,6 +158,8 @@ class IOStats:
     io_s: float = 0.0
     bytes_read: int = 0
     bytes_written: int = 0
+    # {output name: {chunk key "z.y.x": sha256 of the chunk's C-order bytes}}
+    chunk_hashes: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
 
 _io_stats: contextvars.ContextVar[IOStats | None] = contextvars.ContextVar("io", default=None)
@@ -171,34 +187,69 @@ def read(array, roi: Roi) -> np.ndarray:
     return data
 
 
-def write(array, roi: Roi, data: np.ndarray) -> None:
-    """``array[roi] = data``, with I/O accounted to the block."""
+def write(array, where: Roi | tuple[slice, ...], data: np.ndarray,
+          name: str | None = None) -> None:
+    """``array[where] = data``, with I/O accounted to the block and, when ``name`` (the
+    output's name) is given, each chunk the write covers hashed into the block's record.
+
+    ``where`` is a Roi over the last three axes (leading axes whole), or explicit
+    slices of the leading axes (trailing axes whole), e.g. ``(slice(z, z + 1),)``.
+    """
     t0 = time.perf_counter()
-    array[(..., *roi.slices)] = data
+    data = np.asarray(data, dtype=array.dtype)
+    begin, end = _box(array.shape, where)
+    if name is not None:
+        _check_whole_chunks(array, begin, end, name)
+    array[tuple(slice(b, e) for b, e in zip(begin, end, strict=True))] = data.reshape(
+        [e - b for b, e in zip(begin, end, strict=True)])
     stats = _io_stats.get()
     if stats is not None:
         stats.io_s += time.perf_counter() - t0
         stats.bytes_written += data.nbytes
+        if name is not None:
+            stats.chunk_hashes.setdefault(name, {}).update(
+                chunk_hashes(array.chunks, array.shape, begin, end, data))
 
 
-# --- per-block table rows ------------------------------------------------------------
+def _check_whole_chunks(array, begin: Sequence[int], end: Sequence[int], name: str) -> None:
+    """Blocks own whole chunks: a write that covers part of one would race with the block
+    next to it (and could not be hashed or put in place chunk by chunk)."""
+    for b, e, c, s in zip(begin, end, array.chunks, array.shape, strict=True):
+        if b % c or (e % c and e != s):
+            raise ConfigError(
+                f"write to {name}[{list(begin)}:{list(end)}] covers part of a chunk "
+                f"(chunks {list(array.chunks)}); write each block's region whole")
 
 
-def write_block_rows(parts_dir: str | Path, name: str, block_id: int,
-                     rows: list[dict[str, Any]]) -> None:
-    """Save one block's rows of table ``name`` as its own Parquet part.
+def _box(shape: Sequence[int], where: Roi | tuple[slice, ...]) -> tuple[list[int], list[int]]:
+    """Begin and end per axis of ``where`` in an array of ``shape``."""
+    if isinstance(where, Roi):
+        lead = len(shape) - 3
+        return [0] * lead + list(where.begin), list(shape[:lead]) + list(where.end)
+    begin, end = [], []
+    for k, s in enumerate(shape):
+        sl = where[k] if k < len(where) else slice(None)
+        b, e, _ = sl.indices(s)
+        begin.append(b)
+        end.append(e)
+    return begin, end
 
-    A stage assembles the table with ``collect_block_rows`` once every block is
-    done; parts of blocks finished before a crash survive it, so a resumed run
-    needs only the blocks it still has to do.
-    """
-    if rows:
-        Path(parts_dir).mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(rows),
-                       Path(parts_dir) / f"{name}_{block_id:06d}.parquet")
 
-
-def collect_block_rows(parts_dir: str | Path, name: str) -> pa.Table | None:
-    """All blocks' parts of table ``name`` in block order (None if no block wrote rows)."""
-    files = sorted(Path(parts_dir).glob(f"{name}_*.parquet"))
-    return pa.concat_tables([pq.read_table(f) for f in files]) if files else None
+def chunk_hashes(chunks: Sequence[int], shape: Sequence[int], begin: Sequence[int],
+                 end: Sequence[int], data: np.ndarray) -> dict[str, str]:
+    """sha256 of each chunk (of an array with ``chunks`` and ``shape``) that ``data``,
+    written at [begin, end), covers entirely. Keys: chunk grid positions "i.j.k...".
+    Chunks covered only in part are skipped (blocks align to chunks, so none are)."""
+    data = data.reshape([e - b for b, e in zip(begin, end, strict=True)])
+    out = {}
+    first = [b // c for b, c in zip(begin, chunks, strict=True)]
+    last = [-(-e // c) for e, c in zip(end, chunks, strict=True)]
+    for idx in itertools.product(*(range(a, b) for a, b in zip(first, last, strict=True))):
+        lo = [i * c for i, c in zip(idx, chunks, strict=True)]
+        hi = [min(s, l0 + c) for s, l0, c in zip(shape, lo, chunks, strict=True)]
+        if any(l0 < b or h > e for l0, h, b, e in zip(lo, hi, begin, end, strict=True)):
+            continue
+        sl = tuple(slice(l0 - b, h - b) for l0, h, b in zip(lo, hi, begin, strict=True))
+        piece = np.ascontiguousarray(data[sl])
+        out[".".join(map(str, idx))] = hashlib.sha256(piece.tobytes()).hexdigest()
+    return out

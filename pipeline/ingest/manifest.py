@@ -14,19 +14,23 @@
 
 Tile files are single-channel TIFF (any format imageio reads also works),
 paths relative to DIR. A real microscope export is brought in by writing this
-file next to its tiles with the stage's nominal positions.
+file next to its tiles with the stage's nominal positions. ``write_manifest``,
+``write_tile`` and ``read_tile`` are the one writer and reader of the format
+(the synthetic microscope and the tests use them too).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cxgraph.errors import InputDataError
+from cxgraph.workspace import atomic_write_bytes
 
 FORMAT = "cxgraph-tiles/1"
 
@@ -132,3 +136,47 @@ def read_manifest(input_dir: Path | str) -> Manifest:
         sections.append(SectionRef(z, "missing", ()))
     sections.sort(key=lambda s: s.z)
     return Manifest(root, shape, voxel, dtype, tile_shape, tuple(sections))  # type: ignore[arg-type]
+
+
+def write_manifest(out_dir: Path | str, shape: Sequence[int], voxel_size: Sequence[float],
+                   tile_shape: Sequence[int], sections: Sequence[dict[str, Any]],
+                   dtype: str = "uint8", **extra: Any) -> Path:
+    """Write ``out_dir/manifest.json``; ``sections`` as in the format above (``extra`` keys,
+    e.g. the phantom's tile grid, are kept beside the required ones)."""
+    data = {"format": FORMAT, "shape": [int(v) for v in shape],
+            "voxel_size": [float(v) for v in voxel_size], "dtype": str(dtype),
+            "tile_shape": [int(v) for v in tile_shape], **extra, "sections": list(sections)}
+    path = Path(out_dir) / "manifest.json"
+    atomic_write_bytes(path, json.dumps(data, indent=1).encode())
+    return path
+
+
+def write_tile(path: Path, tile: np.ndarray) -> None:
+    """One tile as TIFF (.tif/.tiff) or PNG (.png)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".png":
+        import imageio.v3 as iio
+
+        iio.imwrite(path, tile)
+    else:
+        import tifffile
+
+        tifffile.imwrite(path, tile)
+
+
+def read_tile(path: Path) -> np.ndarray:
+    """A 2-D tile image; raises InputDataError when the file cannot be read as one."""
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            img = tifffile.imread(path)
+        else:
+            import imageio.v3 as iio
+
+            img = iio.imread(path)
+    except FileNotFoundError as e:
+        raise InputDataError(f"{path}: file not found") from e
+    except Exception as e:  # noqa: BLE001 - any decoder error means a corrupt tile
+        raise InputDataError(f"{path}: unreadable ({type(e).__name__}: {e})") from e
+    return np.asarray(img)

@@ -1,16 +1,17 @@
-"""Run a stage block by block, on any executor, with a ledger that makes it resumable.
+"""Executors: run a stage's blocks, serially or on Dask, with the ledger that makes it resumable.
 
-``run_blockwise(run, process_block, grid)`` calls ``process_block(block)`` for
-every block not yet done in this stage run (see ``cxgraph.provenance``),
-serially or on a Dask cluster — the same function either way. Each block is
-marked running (its attempt counted) before it starts and done after it ends,
-so a run killed part-way resumes where it stopped. A block that raises is tried
-again up to ``max_retries`` times, then the run fails with every error listed.
+``run_blockwise(run, process_block, ctx, blocks, executor)`` calls
+``process_block(ctx, block)`` for every block not yet done in this stage run
+(see ``cxgraph.provenance``), serially or on a Dask cluster (a ``LocalCluster``
+or any scheduler address) — the same function either way. Each block is marked
+running (its attempt counted) before it starts and done, with its I/O figures,
+chunk hashes and quality rows, after it ends, so a run killed part-way resumes
+where it stopped and keeps what it finished. A block that raises is tried again
+up to ``max_retries`` times, then the run fails with every error listed.
 
-``process_block`` is a top-level (picklable) function, usually a
-``functools.partial``; it reads its ``read_roi`` and writes its ``write_roi``
-through ``pipeline.blocks.read``/``write`` and may return
-``{"quality": [{"metric": ..., "value": ...}, ...]}``.
+``process_block`` is a top-level (picklable) function of the stage; ``ctx`` is
+its picklable ``BlockContext``. It returns its quality rows
+(``[{"metric": ..., "value": ..., "section": ...}, ...]``) or None.
 """
 
 from __future__ import annotations
@@ -29,21 +30,22 @@ from tqdm.auto import tqdm
 from cxgraph.config import ExecutorParams
 from cxgraph.errors import BlockError, ConfigError
 from cxgraph.provenance import StageRun
-from pipeline.blocks import Block, BlockGrid, Roi, counting_io
+from pipeline.engine.blocks import Block, counting_io
 
 log = logging.getLogger(__name__)
 
-ProcessBlock = Callable[[Block], dict[str, Any] | None]
+ProcessBlock = Callable[[Any, Block], list[dict[str, Any]] | None]
 
 
-def execute_block(process_block: ProcessBlock, block: Block) -> dict[str, Any]:
+def execute_block(process_block: ProcessBlock, ctx: Any, block: Block) -> dict[str, Any]:
     """Run one block where it is scheduled; never raises (errors travel back as text)."""
     t0 = time.perf_counter()
     stats: dict[str, Any] = {"worker": f"{socket.gethostname()}:{os.getpid()}"}
     try:
         with counting_io() as io:
-            result = process_block(block) or {}
-        stats["quality"] = result.get("quality", [])
+            quality = process_block(ctx, block) or []
+        stats["quality"] = list(quality)
+        stats["chunk_hashes"] = io.chunk_hashes
         stats["error"] = None
     except Exception as e:  # noqa: BLE001 - reported to the ledger and retried
         stats["error"] = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"
@@ -60,22 +62,22 @@ def execute_block(process_block: ProcessBlock, block: Block) -> dict[str, Any]:
 def run_blockwise(
     run: StageRun,
     process_block: ProcessBlock,
-    grid: BlockGrid,
-    executor: ExecutorParams | None = None,
-    region: Roi | None = None,
+    ctx: Any,
+    blocks: list[Block],
+    executor: ExecutorParams,
     description: str | None = None,
 ) -> dict[str, int]:
-    """Process every block of ``grid`` (or those meeting ``region``) not yet done in ``run``."""
-    executor = executor or run.ws.config["executor"]
-    blocks = grid.blocks_in(region) if region is not None else grid.blocks()
+    """Process every block of ``blocks`` not yet done in ``run``."""
     done = run.done_blocks()
     todo = [b for b in blocks if b.block_id not in done]
     log.info("%s: %d blocks, %d already done, %d to run (%s executor)", run.stage,
              len(blocks), len(blocks) - len(todo), len(todo), executor.kind)
-    if executor.kind == "serial":
-        failed = _run_serial(run, process_block, todo, executor, description)
+    if not todo:
+        failed: dict[int, str] = {}
+    elif executor.kind == "serial":
+        failed = _run_serial(run, process_block, ctx, todo, executor, description)
     elif executor.kind == "dask":
-        failed = _run_dask(run, process_block, todo, executor, description)
+        failed = _run_dask(run, process_block, ctx, todo, executor, description)
     else:
         raise ConfigError(f"executor.kind {executor.kind!r}: expected 'serial' or 'dask'")
     if failed:
@@ -90,13 +92,13 @@ def _progress(total: int, run: StageRun, description: str | None):
     return tqdm(total=total, desc=description or run.stage, unit="block", disable=None)
 
 
-def _run_serial(run, process_block, todo, executor, description) -> dict[int, str]:
+def _run_serial(run, process_block, ctx, todo, executor, description) -> dict[int, str]:
     failed: dict[int, str] = {}
     with _progress(len(todo), run, description) as bar:
         for block in todo:
             for _attempt in range(executor.max_retries + 1):
                 run.block_started(block)
-                stats = execute_block(process_block, block)
+                stats = execute_block(process_block, ctx, block)
                 run.block_finished(block.block_id, stats, stats["error"])
                 if stats["error"] is None:
                     failed.pop(block.block_id, None)
@@ -108,7 +110,7 @@ def _run_serial(run, process_block, todo, executor, description) -> dict[int, st
     return failed
 
 
-def _run_dask(run, process_block, todo, executor, description) -> dict[int, str]:
+def _run_dask(run, process_block, ctx, todo, executor, description) -> dict[int, str]:
     from dask.distributed import Client, LocalCluster, as_completed
 
     if executor.scheduler_address:
@@ -120,6 +122,7 @@ def _run_dask(run, process_block, todo, executor, description) -> dict[int, str]
         client = Client(cluster)
     failed: dict[int, str] = {}
     try:
+        ctx_future = client.scatter(ctx, broadcast=True)  # sent once, not with every block
         by_key = {}
         attempts = {b.block_id: 0 for b in todo}
         blocks = {b.block_id: b for b in todo}
@@ -127,7 +130,7 @@ def _run_dask(run, process_block, todo, executor, description) -> dict[int, str]
         def submit(block: Block):
             run.block_started(block)
             attempts[block.block_id] += 1
-            fut = client.submit(execute_block, process_block, block, pure=False,
+            fut = client.submit(execute_block, process_block, ctx_future, block, pure=False,
                                 key=f"{run.stage}-{block.block_id}-{attempts[block.block_id]}")
             by_key[fut.key] = block.block_id
             return fut

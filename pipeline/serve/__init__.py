@@ -1,0 +1,1 @@
+"""L5 serve: the graph load as a stage (added with the pipeline's own L3/L4 tables)."""
