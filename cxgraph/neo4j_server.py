@@ -55,11 +55,34 @@ class Connection:
     password: str
     managed: bool = False
 
-    def driver(self):  # -> neo4j.Driver
-        """A plain driver (no connectivity check); ``cxgraph.graph`` uses ``open_driver``."""
+    def driver(self, max_pool: int = 32, check: bool = True):  # -> neo4j.Driver
+        """The one driver factory. With ``check``, the server must answer and accept the
+        password, else a clear ``Neo4jServerError`` says what to do."""
         import neo4j
+        import neo4j.exceptions
 
-        return neo4j.GraphDatabase.driver(self.uri, auth=(self.user, self.password))
+        drv = neo4j.GraphDatabase.driver(
+            self.uri, auth=(self.user, self.password), max_connection_pool_size=max_pool,
+            connection_timeout=10.0,
+            notifications_min_severity=neo4j.NotificationMinimumSeverity.OFF,
+        )
+        if not check:
+            return drv
+        try:
+            drv.verify_connectivity()
+        except neo4j.exceptions.AuthError as e:
+            drv.close()
+            raise Neo4jServerError(
+                f"Neo4j at {self.uri} refused user {self.user!r}: wrong password "
+                "(check NEO4J_PASSWORD or the workspace's neo4j/password)"
+            ) from e
+        except (neo4j.exceptions.ServiceUnavailable, OSError) as e:
+            drv.close()
+            raise Neo4jServerError(
+                f"no Neo4j answers at {self.uri} ({e}); start it with `cxgraph neo4j start` "
+                "or set NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD"
+            ) from e
+        return drv
 
     def __repr__(self) -> str:  # never log the password
         return f"Connection(uri={self.uri!r}, user={self.user!r}, managed={self.managed})"
@@ -292,7 +315,7 @@ class ManagedServer:
                 )
             if "Started." in self.log_tail(5):
                 try:
-                    with conn.driver() as drv:
+                    with conn.driver(check=False) as drv:
                         drv.verify_connectivity()
                     return
                 except neo4j.exceptions.AuthError as e:
@@ -395,9 +418,7 @@ def server_info(conn: Connection) -> dict[str, Any]:
     """Version, edition and APOC version as the server itself reports them."""
     import neo4j.exceptions
 
-    from cxgraph.graph.connection import open_driver  # maps auth/unreachable to clear errors
-
-    with open_driver(conn) as drv:
+    with conn.driver() as drv:
         comp = drv.execute_query("CALL dbms.components() YIELD name, versions, edition "
                                  "RETURN name, versions[0] AS version, edition").records[0]
         try:

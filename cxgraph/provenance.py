@@ -43,7 +43,7 @@ import duckdb
 
 from cxgraph.errors import ProvenanceError
 from cxgraph.params import Params
-from cxgraph.resources import schema_dir
+from cxgraph.resources import SOURCE_ROOT, schema_dir
 from cxgraph.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def hash_json(obj: Any) -> str:
 
 def code_revision() -> tuple[str, bool | None]:
     """(git commit, dirty) of the cxgraph source tree, or ('unknown', None) outside git."""
-    src = Path(__file__).resolve().parent.parent
+    src = SOURCE_ROOT
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True,
                              text=True, timeout=10)

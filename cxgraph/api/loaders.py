@@ -50,15 +50,15 @@ class Loaders:
 
 
 def make_loaders(graph: ApiGraph) -> Loaders:
-    """Fresh loaders for one request (their caches must not outlive it)."""
-    from cxgraph.api.types import Neuron
+    """Fresh loaders for one request (their caches must not outlive it). They return
+    records; the types turn them into schema objects (so loaders never import types)."""
 
     async def neurons(keys: list[NeuronKey]) -> list[Any]:
         async def fetch(rest: tuple, ids: list[int]) -> dict[int, Any]:
             (as_of,) = rest
             rows = await graph.read("api_neurons_by_id",
                                     {"ids": ids, "asOf": as_of}, "neuron")
-            return {r["id"]: Neuron.from_record(r["n"], as_of) for r in rows}
+            return {r["id"]: r["n"] for r in rows}
         return await _grouped(keys, fetch)
 
     async def partners(keys: list[PartnersKey]) -> list[list[dict]]:

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import strawberry
 
 from cxgraph.api.context import Context
-from cxgraph.api.limits import First
-from cxgraph.api.pagination import PageInfo
+from cxgraph.api.limits import First, check_first
+from cxgraph.api.pagination import PageInfo, decode_cursor, page_of
 from cxgraph.api.scalars import JSON, Id64, Long
 from cxgraph.graph.coords import zyx_from_point
 
@@ -128,16 +128,12 @@ class Neuron:
         self, info: Info, direction: Direction = Direction.BOTH, min_weight: int = 1,
         first: First = None,
     ) -> list[Partner]:
-        from cxgraph.api.resolvers.connectivity import load_partners
-
         return await load_partners(info, self.body_id, direction, min_weight, first, self.as_of)
 
     @strawberry.field(description="This body's synapses (first page; continue with "
                                   "`synapses(bodyId:, after:)`).")
     async def synapses(self, info: Info, min_confidence: float = 0.0,
                        first: First = None) -> SynapsePage:
-        from cxgraph.api.resolvers.synapses import load_body_synapses
-
         return await load_body_synapses(info, self.body_id, min_confidence, first, self.as_of)
 
 
@@ -165,11 +161,11 @@ class Connection:
 
     @strawberry.field(description="The presynaptic body.")
     async def pre_neuron(self, info: Info) -> Neuron | None:
-        return await info.context.loaders.neuron.load((self.pre, self.as_of))
+        return await load_neuron(info, self.pre, self.as_of)
 
     @strawberry.field(description="The postsynaptic body.")
     async def post_neuron(self, info: Info) -> Neuron | None:
-        return await info.context.loaders.neuron.load((self.post, self.as_of))
+        return await load_neuron(info, self.post, self.as_of)
 
 
 @strawberry.type
@@ -190,8 +186,9 @@ class Path:
 
     @strawberry.field(description="The bodies on the path, in order.")
     async def neurons(self, info: Info) -> list[Neuron | None]:
-        return await info.context.loaders.neuron.load_many(
+        records = await info.context.loaders.neuron.load_many(
             [(b, self.as_of) for b in self.body_ids])
+        return [Neuron.from_record(r, self.as_of) if r is not None else None for r in records]
 
 
 # --- synapses ----------------------------------------------------------------------
@@ -318,8 +315,6 @@ class Lineage:
     @strawberry.field(description="The body's supervoxels, by svId.")
     async def supervoxels(self, info: Info, first: First = None,
                           after: str | None = None) -> SupervoxelPage:
-        from cxgraph.api.resolvers.lineage import supervoxels_page
-
         return await supervoxels_page(info, self.body_id, first, after)
 
     @strawberry.field(description="Agglomeration merges among its supervoxels, weakest "
@@ -327,8 +322,6 @@ class Lineage:
                                   "error.")
     async def merges(self, info: Info, first: First = None,
                      after: str | None = None) -> MergePage:
-        from cxgraph.api.resolvers.lineage import merges_page
-
         return await merges_page(info, self.body_id, first, after)
 
 
@@ -445,3 +438,57 @@ class NotFound:
 
 
 AnnotateResult = Annotated[Neuron | NotFound, strawberry.union("AnnotateResult")]
+
+
+# --- fetched through the request's loaders (resolvers use these too) ---------------------
+
+
+async def load_neuron(info: Info, body_id: int, as_of: int | None) -> Neuron | None:
+    """One body at ``as_of`` through the batching loader; None if it did not exist then."""
+    record = await info.context.loaders.neuron.load((int(body_id), as_of))
+    return Neuron.from_record(record, as_of) if record is not None else None
+
+
+async def load_partners(info: Info, body_id: int, direction: Direction, min_weight: int,
+                        first: int | None, as_of: int | None) -> list[Partner]:
+    """Partners of one body through the request's batching loader."""
+    first = check_first("partners", first, info.context.params)
+    rows = await info.context.loaders.partners.load(
+        (int(body_id), direction.value, int(min_weight), int(first), as_of))
+    return [Partner(neuron=Neuron.from_record(p["partner"], as_of), weight=p["weight"],
+                    direction=Direction(p["direction"])) for p in rows]
+
+
+def synapse_key(r: dict) -> tuple:
+    return (r["s"]["synapseId"], r["s"]["type"])
+
+
+async def load_body_synapses(info: Info, body_id: int, min_confidence: float, first: int | None,
+                             as_of: int | None) -> SynapsePage:
+    """First page of one body's synapses through the request's batching loader."""
+    first = check_first("synapses", first, info.context.params)
+    rows = await info.context.loaders.synapses.load(
+        (int(body_id), float(min_confidence), int(first), as_of))
+    items, page_info = page_of(rows, first, "synapses", synapse_key)
+    return SynapsePage(items=[Synapse.from_record(r) for r in items], page_info=page_info)
+
+
+async def supervoxels_page(info: Info, body_id: int, first: int | None,
+                           after: str | None) -> SupervoxelPage:
+    first = check_first("supervoxels", first, info.context.params)
+    (after_sv,) = decode_cursor("supervoxels", after, 1) or (None,)
+    rows = await info.context.graph.read("api_supervoxels_of_body", {
+        "bodyId": int(body_id), "after": after_sv, "first": first + 1}, "supervoxels")
+    items, page_info = page_of(rows, first, "supervoxels", lambda r: (r["sv"]["svId"],))
+    return SupervoxelPage(items=[Supervoxel.from_record(r["sv"]) for r in items],
+                          page_info=page_info)
+
+
+async def merges_page(info: Info, body_id: int, first: int | None, after: str | None) -> MergePage:
+    first = check_first("merges", first, info.context.params)
+    aff, a, b = decode_cursor("merges", after, 3) or (None, None, None)
+    rows = await info.context.graph.read("api_merges_of_body", {
+        "bodyId": int(body_id), "afterAffinity": aff, "afterA": a, "afterB": b,
+        "first": first + 1}, "merges")
+    items, page_info = page_of(rows, first, "merges", lambda r: (r["aff"], r["a"], r["b"]))
+    return MergePage(items=[Merge.from_record(r) for r in items], page_info=page_info)

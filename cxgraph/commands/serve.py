@@ -10,11 +10,11 @@ import typer
 
 from cxgraph.commands._common import WorkspaceOpt
 from cxgraph.errors import ConfigError
+from cxgraph.resources import schema_dir
 from cxgraph.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-SDL_PATH = Path(__file__).resolve().parents[2] / "schema" / "graphql" / "schema.graphql"
 SdlOutOpt = typer.Option(None, help="Where to write the SDL (default: the snapshot "
                                     "schema/graphql/schema.graphql).")
 
@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         from cxgraph.api.schema import sdl
 
         text = sdl()
-        out = out or SDL_PATH
+        out = out or schema_dir("graphql") / "schema.graphql"
         if check:
             same = out.exists() and out.read_text() == text
             typer.echo(f"{out}: {'up to date' if same else 'differs from the code'}")

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from cxgraph.errors import GraphError
+from cxgraph.resources import resource_dir
 
-QUERIES_DIR = Path(__file__).resolve().parents[2] / "queries"
 _PARAM = re.compile(r"^\$(\w+)\s*:\s*([\w<>\[\]?]+)\s*(?:=\s*(.+?))?\s+-\s+(.*)$")
 _LOOSE_PARAM = re.compile(r"^((?:\$\w+\s*,\s*)*\$\w+)\s+(.*)$")  # `$name  text`
 _NO_DEFAULT = object()
@@ -128,7 +128,7 @@ def _load_all(directory: str) -> dict[str, NamedQuery]:
 
 def named_queries(directory: Path | None = None) -> dict[str, NamedQuery]:
     """Every named query by name (file stem)."""
-    return _load_all(str(directory or QUERIES_DIR))
+    return _load_all(str(directory or resource_dir("queries")))
 
 
 def get(name: str, directory: Path | None = None) -> NamedQuery:

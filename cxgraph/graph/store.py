@@ -30,13 +30,12 @@ import neo4j.exceptions
 import neo4j.graph
 import neo4j.spatial
 
+from cxgraph import resources
 from cxgraph.errors import GraphError
-from cxgraph.graph.connection import ConnectionLike, open_driver
+from cxgraph.neo4j_server import Connection
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_DIR = REPO_ROOT / "schema" / "neo4j"
 _SCHEMA_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.cypher$")
 
 
@@ -62,7 +61,7 @@ class QueryResult:
 
 def schema_files(schema_dir: Path | None = None) -> list[SchemaFile]:
     """The schema files in apply order; statements split on ``;`` at line ends."""
-    schema_dir = Path(schema_dir or SCHEMA_DIR)
+    schema_dir = Path(schema_dir or resources.schema_dir("neo4j"))
     files = []
     for path in sorted(schema_dir.glob("*.cypher")):
         m = _SCHEMA_FILE.match(path.name)
@@ -139,7 +138,7 @@ class GraphStore:
 
     def __init__(
         self,
-        conn: ConnectionLike,
+        conn: Connection,
         database: str = "neo4j",
         batch_size: int = 5000,
         query_timeout_s: float = 30.0,
@@ -148,15 +147,15 @@ class GraphStore:
         self.database = database
         self.batch_size = int(batch_size)
         self.query_timeout_s = float(query_timeout_s)
-        self.driver = open_driver(conn)
+        self.driver = conn.driver()
 
     @classmethod
     def for_workspace(cls, ws: Any, start: bool = True) -> GraphStore:
         """The store of a workspace's Neo4j, with its ``[neo4j]`` batch size and timeout."""
-        from cxgraph.graph.connection import workspace_connection
+        from cxgraph.neo4j_server import connect
 
         p = ws.config["neo4j"]
-        return cls(workspace_connection(ws, start=start), batch_size=p.batch_size,
+        return cls(connect(ws, start=start), batch_size=p.batch_size,
                    query_timeout_s=p.query_timeout_s)
 
     def close(self) -> None:

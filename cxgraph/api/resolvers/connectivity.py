@@ -15,20 +15,10 @@ from cxgraph.api.types import (
     ConnectionPage,
     Direction,
     Info,
-    Neuron,
     Partner,
     Path,
+    load_partners,
 )
-
-
-async def load_partners(info: Info, body_id: int, direction: Direction, min_weight: int,
-                        first: int | None, as_of: int | None) -> list[Partner]:
-    """Partners of one body through the request's batching loader."""
-    first = check_first("partners", first, info.context.params)
-    rows = await info.context.loaders.partners.load(
-        (int(body_id), direction.value, int(min_weight), int(first), as_of))
-    return [Partner(neuron=Neuron.from_record(p["partner"], as_of), weight=p["weight"],
-                    direction=Direction(p["direction"])) for p in rows]
 
 
 async def partners(

@@ -7,7 +7,7 @@ import contextlib
 from cxgraph.api.auth import Role
 from cxgraph.api.resolvers.regions import region_from_record
 from cxgraph.api.scalars import Id64
-from cxgraph.api.types import AnnotateResult, Info, NotFound, Region
+from cxgraph.api.types import AnnotateResult, Info, NotFound, Region, load_neuron
 
 
 async def annotate_neuron(info: Info, body_id: Id64, status: str | None = None,
@@ -21,7 +21,7 @@ async def annotate_neuron(info: Info, body_id: Id64, status: str | None = None,
         "user": ctx.principal.name or ctx.principal.token_id})
     with contextlib.suppress(KeyError):  # a loaded value of this request is stale now
         ctx.loaders.neuron.clear((int(body_id), None))
-    found = await ctx.loaders.neuron.load((int(body_id), None)) if counters else None
+    found = await load_neuron(info, body_id, None) if counters else None
     if found is None:
         return NotFound(message=f"no current body {int(body_id)}; retired bodies cannot be "
                                 f"annotated (see lineage(bodyId).supersededBy)")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from cxgraph.api.limits import First, check_first, check_ids
 from cxgraph.api.pagination import decode_cursor, page_of
 from cxgraph.api.scalars import Id64
-from cxgraph.api.types import AsOf, Info, Neuron, NeuronFilter, NeuronPage
+from cxgraph.api.types import AsOf, Info, Neuron, NeuronFilter, NeuronPage, load_neuron
 
 
 async def neuron(info: Info, body_id: Id64, as_of: AsOf = None) -> Neuron | None:
     """One body as it was at `asOf` (default: now); null if it did not exist then."""
-    return await info.context.loaders.neuron.load((int(body_id), as_of))
+    return await load_neuron(info, body_id, as_of)
 
 
 async def neurons(

@@ -6,22 +6,15 @@ from cxgraph.api.errors import BadInput
 from cxgraph.api.limits import First, check_first
 from cxgraph.api.pagination import decode_cursor, page_of
 from cxgraph.api.scalars import Id64
-from cxgraph.api.types import AsOf, BoxInput, Info, Synapse, SynapsePage
+from cxgraph.api.types import (
+    AsOf,
+    BoxInput,
+    Info,
+    Synapse,
+    SynapsePage,
+    synapse_key,
+)
 from cxgraph.graph.coords import point_from_zyx
-
-
-def _key(r: dict) -> tuple:
-    return (r["s"]["synapseId"], r["s"]["type"])
-
-
-async def load_body_synapses(info: Info, body_id: int, min_confidence: float, first: int | None,
-                             as_of: int | None) -> SynapsePage:
-    """First page of one body's synapses through the request's batching loader."""
-    first = check_first("synapses", first, info.context.params)
-    rows = await info.context.loaders.synapses.load(
-        (int(body_id), float(min_confidence), int(first), as_of))
-    items, page_info = page_of(rows, first, "synapses", _key)
-    return SynapsePage(items=[Synapse.from_record(r) for r in items], page_info=page_info)
 
 
 async def synapses(
@@ -52,5 +45,5 @@ async def synapses(
         rows = await ctx.graph.read("api_synapses_in_box", {
             **common, "lo": point_from_zyx(box.z0, box.y0, box.x0),
             "hi": point_from_zyx(box.z1, box.y1, box.x1)}, "synapses")
-    items, page_info = page_of(rows, first, "synapses", _key)
+    items, page_info = page_of(rows, first, "synapses", synapse_key)
     return SynapsePage(items=[Synapse.from_record(r) for r in items], page_info=page_info)
