@@ -42,7 +42,9 @@ CHANGES = {
 }
 SMALL = ["blocks.block_shape=[2,96,96]", "blocks.chunk_shape=[2,96,96]",
          "align.pair_patch_px=48", "align.patch_px=64", "align.patch_stride_px=48"]
-STAGES = [s.name for s in registry.stages()]
+STAGES = [s.name for s in registry.stages() if s.grid is not None]
+# stages without blocks, and where their contract is tested
+NOT_BLOCKWISE = {"graph": "tests/test_graph_stage.py"}
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +96,8 @@ def set_param(ws: Workspace, key: str, value) -> None:
 
 def test_every_stage_is_covered():
     assert set(CHANGES) == set(STAGES), "add the new stage to CHANGES"
+    blockless = {s.name for s in registry.stages() if s.grid is None}
+    assert blockless == set(NOT_BLOCKWISE), "say where the new stage's contract is tested"
 
 
 @pytest.mark.parametrize("name", STAGES)

@@ -290,7 +290,12 @@ def _commit(ctx: StageContext, blocks: list[Block], key: str, base: str | None) 
                      "output_hash": sha, "region": region, "base_stage_run_id": base}
             write_parquet(ws.table_path(a.name), ident.with_stamp(table, stamp))
             run.output(a.key, ws.table_path(a.name), sha)
-        # graph outputs are written and stamped by the stage itself (finalize)
+        else:  # the graph: written and stamped by the stage itself (in finalize)
+            stamp = current_stamp(ws, a) or {}
+            if stamp.get("stage_run_id") != run.stage_run_id:
+                raise WorkspaceError(f"stage {stage.name} did not stamp its output {a}")
+            run.outputs[a.key] = {"path": f"neo4j:{stamp.get('dataset', a.name)}",
+                                  "sha256": stamp["output_hash"]}
 
 
 def _array_hash(path: Path) -> str:
