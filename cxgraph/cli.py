@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "serve",
     "graph",
     "demo",
+    "train",
 ]
 
 for _name in COMMAND_MODULES:
