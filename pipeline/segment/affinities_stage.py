@@ -100,10 +100,13 @@ _models: dict[str, Any] = {}
 
 def _net(path: str):
     if path not in _models:
+        import torch
+
         from pipeline.segment.train import load_model
         from pipeline.segment.unet import device
 
-        _models[path] = load_model(Path(path)).to(device())
+        _models[path] = load_model(Path(path)).to(device(),
+                                                  memory_format=torch.channels_last_3d)
     return _models[path]
 
 
@@ -120,8 +123,9 @@ def predict(x: np.ndarray, path: str, threads: int) -> np.ndarray:
     xp = np.pad(x, pads, mode="reflect") if any(p[1] for p in pads) else x
     dev = device()
     with torch.no_grad(), torch.autocast(dev.type, enabled=dev.type == "cuda"):
-        out = torch.sigmoid(net(torch.from_numpy(np.ascontiguousarray(xp))[None, None]
-                                .to(dev)))[0, :3].float().cpu().numpy()
+        inp = torch.from_numpy(np.ascontiguousarray(xp))[None, None].to(dev)
+        out = torch.sigmoid(net(inp.to(memory_format=torch.channels_last_3d))
+                            )[0, :3].float().cpu().numpy()
     return out[:, : x.shape[0], : x.shape[1], : x.shape[2]]
 
 

@@ -61,10 +61,10 @@ def agglomerate_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     p: AgglomerateParams = ctx.params
     affs = ctx.read("affinities", block.read_roi).astype(np.float32) / 255.0
     svs = ctx.read("supervoxels", block.read_roi)
-    edges = agg.block_merge_scores(affs, svs, block.block_id)
+    u, v, score = agg.block_merge_scores(affs, svs, block.block_id)
     ctx.rows("agglomeration_edges", block, [
-        {"sv_a": int(a), "sv_b": int(b), "score": float(s)} for a, b, s in edges.tolist()])
-    score = edges[:, 2] if len(edges) else np.zeros(0)
+        {"sv_a": int(a), "sv_b": int(b), "score": float(s)}
+        for a, b, s in zip(u.tolist(), v.tolist(), score.tolist(), strict=True)])
     return [{"metric": "edges", "value": float(len(score))},
             {"metric": "merges", "value": float((score <= p.threshold).sum())},
             {"metric": "edge_score_ambiguous_fraction",

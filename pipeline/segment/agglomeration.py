@@ -77,8 +77,8 @@ def owner_block(sv: np.ndarray) -> np.ndarray:
 
 
 def block_merge_scores(affs: np.ndarray, supervoxels: np.ndarray, block_id: int,
-                       max_score: float = 1.0) -> np.ndarray:
-    """(n, 3) float64 rows (sv_u, sv_v, score) of the edges this block owns.
+                       max_score: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sv_u, sv_v, score) of the edges this block owns: uint64, uint64, float64 arrays.
 
     ``affs`` (3, Z, Y, X) float32 in [0, 1]; ``supervoxels`` (Z, Y, X) uint64 ids
     (0 = none). sv_u < sv_v; score in [0, 1] (lower = more affine), or, for edges
@@ -89,8 +89,9 @@ def block_merge_scores(affs: np.ndarray, supervoxels: np.ndarray, block_id: int,
     for old, new in mapping.items():
         back[new] = old
     frag = frag.astype(np.uint64)
+    none = (np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0))
     if int(frag.max(initial=0)) < 2:
-        return np.zeros((0, 3))
+        return none
     with quiet_stdout():
         gen = waterz.agglomerate(np.ascontiguousarray(affs, np.float32), [0.0, max_score],
                                  fragments=frag, return_merge_history=True,
@@ -106,8 +107,7 @@ def block_merge_scores(affs: np.ndarray, supervoxels: np.ndarray, block_id: int,
     lo, hi = np.minimum(su, sv), np.maximum(su, sv)
     own = owner_block(lo) == np.uint64(block_id)
     own &= lo != 0
-    return np.stack([lo[own].astype(np.float64), hi[own].astype(np.float64),
-                     score[keep][own]], axis=1) if own.any() else np.zeros((0, 3))
+    return (lo[own], hi[own], score[keep][own]) if own.any() else none
 
 
 def _score_edges(u: np.ndarray, v: np.ndarray, score: np.ndarray, history: list[dict]) -> None:

@@ -1,7 +1,8 @@
 """A small anisotropic 3D U-Net that predicts affinities (torch).
 
-Shaped for serial-section EM at ~40 x 8 x 8 nm (z, y, x): the first two levels
-convolve and pool only in y/x (a voxel is 5x longer in z), the deeper ones in 3D.
+Shaped for serial-section EM at ~40 x 8 x 8 nm (z, y, x): the full-resolution level
+convolves only in y/x (a voxel is 5x longer in z), the next mixes in-plane and 3D,
+the deeper ones are 3D; the first two poolings are in-plane only.
 "Same" padding; blocks are predicted with a read margin and cropped, so the
 margin hides the border effects (see ``affinities_stage.py``).
 
@@ -34,7 +35,7 @@ AFFINITY_OFFSETS: tuple[tuple[int, int, int], ...] = (
 class UNetConfig:
     """Architecture; stored with the weights so a model file is self-describing."""
 
-    features: tuple[int, ...] = (12, 24, 48, 96)  # channels per level
+    features: tuple[int, ...] = (8, 16, 32, 64)  # channels per level
     pools: tuple[tuple[int, int, int], ...] = ((1, 2, 2), (1, 2, 2), (2, 2, 2))  # down factors
     out_channels: int = len(AFFINITY_OFFSETS)
 
@@ -56,14 +57,16 @@ class UNetConfig:
         return tuple(out)  # type: ignore[return-value]
 
 
-def _block(cin: int, cout: int, iso: bool) -> nn.Sequential:
-    k = (3, 3, 3) if iso else (1, 3, 3)
-    pad = tuple(s // 2 for s in k)
+def _block(cin: int, cout: int, level: int) -> nn.Sequential:
+    """Two convolutions: in-plane (1x3x3) at full resolution, where most voxels are and a
+    voxel is 5x longer in z; in-plane then 3D one level down; 3D below that."""
+    k1, k2 = {0: ((1, 3, 3), (1, 3, 3)), 1: ((1, 3, 3), (3, 3, 3))}.get(
+        level, ((3, 3, 3), (3, 3, 3)))
     return nn.Sequential(
-        nn.Conv3d(cin, cout, k, padding=pad), nn.GroupNorm(min(4, cout), cout),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv3d(cout, cout, (3, 3, 3), padding=(1, 1, 1)), nn.GroupNorm(min(4, cout), cout),
-        nn.LeakyReLU(0.1, inplace=True),
+        nn.Conv3d(cin, cout, k1, padding=tuple(s // 2 for s in k1)),
+        nn.GroupNorm(min(4, cout), cout), nn.LeakyReLU(0.1, inplace=True),
+        nn.Conv3d(cout, cout, k2, padding=tuple(s // 2 for s in k2)),
+        nn.GroupNorm(min(4, cout), cout), nn.LeakyReLU(0.1, inplace=True),
     )
 
 
@@ -75,13 +78,12 @@ class UNet(nn.Module):
         self.down = nn.ModuleList()
         cin = 1
         for level, c in enumerate(f):
-            self.down.append(_block(cin, c, iso=level > 0))
+            self.down.append(_block(cin, c, level))
             cin = c
         self.pool = nn.ModuleList(nn.MaxPool3d(p, p) for p in config.pools)
         self.up = nn.ModuleList(
             nn.ConvTranspose3d(f[i + 1], f[i], p, stride=p) for i, p in enumerate(config.pools))
-        self.merge = nn.ModuleList(_block(2 * f[i], f[i], iso=i > 0)
-                                   for i in range(len(config.pools)))
+        self.merge = nn.ModuleList(_block(2 * f[i], f[i], i) for i in range(len(config.pools)))
         self.head = nn.Conv3d(f[0], config.out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
