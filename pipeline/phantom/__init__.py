@@ -149,7 +149,7 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
         psi = membranes.signed_mask_distance(mito, params.voxel_size)
         axes = membranes.crista_axes(int(comp.max()), r_ultra, params.cristae_spacing_nm)
     else:
-        comp, psi, axes = None, None, np.zeros((1, 4))
+        comp, psi, axes = None, None, np.zeros((1, 8))
     geo = membranes.Geometry(lab, phi, syn.zone, psi, comp, axes, nuclei)
     em = render.render_specimen(geo, kind_of, shells, fl, (0, -m, -m), params, r_tex)
     del phi, psi, comp

@@ -30,16 +30,22 @@ from scipy import ndimage as ndi
 from pipeline.phantom.params import PhantomParams
 
 
+
 def boundary_distance(labels: np.ndarray, voxel_size: tuple[float, float, float],
-                      smooth_px: float = 0.6) -> np.ndarray:
+                      smooth_px: float = 0.9) -> np.ndarray:
     """phi (z, y, x) float32 nm: in-plane distance to the nearest boundary of a pixel's
-    own object (label 0, extracellular space, counts as an object)."""
+    own object (label 0, extracellular space, counts as an object).
+
+    Smoothed over ``smooth_px`` so that pixel staircases do not show (this also lifts
+    the V-shaped minimum at a boundary a little: membranes get lighter, not wider)."""
     _, vy, vx = voxel_size
     out = np.empty(labels.shape, dtype=np.float32)
     for z in range(labels.shape[0]):
         d = edt.edt(labels[z].astype(np.uint32) + 1, anisotropy=(vy, vx), black_border=False)
         d = np.minimum(d, 400.0) - 0.5 * min(vy, vx)
-        out[z] = ndi.gaussian_filter(d, smooth_px) if smooth_px > 0 else d
+        if smooth_px > 0:
+            d = ndi.gaussian_filter(d, smooth_px)
+        out[z] = d
     return out
 
 
@@ -83,35 +89,99 @@ def shell(d: np.ndarray, sigma: float) -> np.ndarray:
     return np.exp(-0.5 * (d / sigma) ** 2)
 
 
+def _halo(d: np.ndarray) -> np.ndarray:
+    """The light zone 10-26 nm beside a membrane (stain drawn into the membrane)."""
+    return np.exp(-0.5 * ((d - 17.0) / 5.5) ** 2)
+
+
 def _step(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     return t * t * (3 - 2 * t)
 
 
-def section_od(g: Geometry, z: int, params: PhantomParams) -> np.ndarray:
+def _lin(n: int, ss: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fine-grid (ss per px) nearest index, and the two linear-interpolation indices and
+    weight, along an axis of n coarse px (pixel centres aligned)."""
+    c = (np.arange(n * ss) + 0.5) / ss - 0.5
+    i0 = np.clip(np.floor(c).astype(int), 0, n - 1)
+    i1 = np.clip(i0 + 1, 0, n - 1)
+    near = np.clip(np.floor((np.arange(n * ss) + 0.5) / ss).astype(int), 0, n - 1)
+    return near, np.stack([i0, i1]), (c - np.floor(c)).astype(np.float32)
+
+
+class _Fine:
+    """Section slices on a fine grid (ss x ss per px): labels, zone, mitochondrion id by
+    nearest pixel; phi interpolated bilinearly as a signed distance of each fine pixel's
+    own object (a neighbour of another object counts -phi), so the zero crossing of a
+    boundary between two pixel centres is kept; psi bilinearly."""
+
+    def __init__(self, g: Geometry, ss: int):
+        self.g, self.ss, self.cache = g, ss, {}
+        _, Y, X = g.labels.shape
+        self.ny, self.iy, self.wy = _lin(Y, ss)
+        self.nx, self.ix, self.wx = _lin(X, ss)
+
+    def _bilinear(self, a: np.ndarray, lab: np.ndarray | None, own: np.ndarray | None
+                  ) -> np.ndarray:
+        out = np.zeros((len(self.ny), len(self.nx)), dtype=np.float32)
+        for a_y, wy in ((0, 1 - self.wy), (1, self.wy)):
+            for a_x, wx in ((0, 1 - self.wx), (1, self.wx)):
+                sub = np.ix_(self.iy[a_y], self.ix[a_x])
+                v = a[sub]
+                if lab is not None:
+                    v = np.where(lab[sub] == own, v, -v)
+                out += v * (wy[:, None] * wx[None, :])
+        return out
+
+    def slice(self, z: int) -> tuple:
+        if z not in self.cache:
+            g = self.g
+            if self.ss == 1:
+                psi = None if g.mito_psi is None else g.mito_psi[z]
+                comp = None if g.mito_comp is None else g.mito_comp[z]
+                self.cache[z] = (g.labels[z], g.phi[z], g.zone[z], psi, comp)
+            else:
+                nn = np.ix_(self.ny, self.nx)
+                lab = g.labels[z][nn]
+                phi = self._bilinear(g.phi[z], g.labels[z], lab)
+                psi = None if g.mito_psi is None else self._bilinear(g.mito_psi[z], None, None)
+                comp = None if g.mito_comp is None else g.mito_comp[z][nn]
+                self.cache[z] = (lab, phi, g.zone[z][nn], psi, comp)
+            if len(self.cache) > 3:
+                self.cache.pop(min(self.cache))
+        return self.cache[z]
+
+
+def section_od(g: Geometry, z: int, params: PhantomParams, fine: _Fine | None = None
+               ) -> np.ndarray:
     """Optical density (y, x) float32 of membranes, synapses, mitochondria and nuclear
-    envelopes in section z, averaged over ``z_subsamples`` heights."""
+    envelopes in section z, averaged over ``z_subsamples`` heights and, in-plane, over
+    the pixel (rendered on a grid of <= 4 nm and box-averaged). Pass the same ``fine``
+    (``make_fine(g, params)``) for consecutive sections to reuse the fine slices."""
     vz, vy, vx = params.voxel_size
     Z = g.labels.shape[0]
     n = params.z_subsamples
-    px = min(vy, vx)
-    sig = math.hypot(params.membrane_nm / 2.355, 0.35 * px)  # shell + pixel anti-aliasing
-    sig_i = math.hypot(6.0 / 2.355, 0.35 * px)  # internal (thinner) membranes
+    fine = fine or make_fine(g, params)
+    ss = fine.ss
+    fy, fx = vy / ss, vx / ss  # fine px, nm
+    sig = params.membrane_nm / 2.355
+    sig_i = 6.0 / 2.355  # internal (thinner) membranes
     half_gap = 0.5 * params.cleft_width_nm + 0.5 * params.membrane_nm
-    A, sA = g.labels[z], g.phi[z]
-    zA = g.zone[z]
+    A, sA, zA, pA, cA = fine.slice(z)
     out = np.zeros(A.shape, dtype=np.float32)
+    gy = ((np.arange(A.shape[0]) + 0.5) / ss - 0.5) * vy  # fine pixel centres, nm
+    gx = ((np.arange(A.shape[1]) + 0.5) / ss - 0.5) * vx
     for j in range(n):
         f = (j + 0.5) / n - 0.5
         nb = min(max(z + (1 if f > 0 else -1), 0), Z - 1)
         w = abs(f) if nb != z else 0.0
-        B, sB = g.labels[nb], g.phi[nb]
+        B, sB, zB, pB, cB = fine.slice(nb)
         same = A == B
         u = np.where(same, (1 - w) * sA + w * sB, (1 - w) * sA - w * sB)
         dudz = np.where(same, sB - sA, -sB - sA) / vz
         d3 = np.abs(u) / np.sqrt(1.0 + dudz * dudz)
-        zone = np.where(same | (u >= 0), zA, g.zone[nb])
-        m = params.membrane_od * shell(d3, sig)
+        zone = np.where(same | (u >= 0), zA, zB)
+        m = params.membrane_od * shell(d3, sig) - params.rim_od * _halo(d3)
         syn = zone != 0
         if syn.any():
             ds = np.where(zone[syn] > 0, d3[syn], -d3[syn])
@@ -121,22 +191,26 @@ def section_od(g: Geometry, z: int, params: PhantomParams) -> np.ndarray:
             m[syn] = (params.membrane_od * (shell(ds - half_gap, sig) + shell(ds + half_gap, sig))
                       + params.cleft_od * cleft + params.psd_od * psd)
         out += m
-        if g.mito_psi is not None:
-            pa, pb = g.mito_psi[z], g.mito_psi[nb]
-            near = (pa > -30) | (pb > -30)
+        if pA is not None:
+            near = (pA > -30) | (pB > -30)
             if near.any():
-                psi = ((1 - w) * pa[near] + w * pb[near])
-                dm = psi / np.sqrt(1.0 + ((pb[near] - pa[near]) / vz) ** 2)
-                comp = np.maximum(g.mito_comp[z][near], g.mito_comp[nb][near])
+                psi = ((1 - w) * pA[near] + w * pB[near])
+                dm = psi / np.sqrt(1.0 + ((pB[near] - pA[near]) / vz) ** 2)
+                comp = np.maximum(cA[near], cB[near])
                 ax = g.crista_axes[comp]
                 yy, xx = np.nonzero(near)
-                q = (ax[:, 0] * (z + f) * vz + ax[:, 1] * yy * vy + ax[:, 2] * xx * vx + ax[:, 3])
+                pos = ((z + f) * vz, gy[yy], gx[xx])
+                q = ax[:, 0] * pos[0] + ax[:, 1] * pos[1] + ax[:, 2] * pos[2] + ax[:, 3]
+                q2 = ax[:, 4] * pos[0] + ax[:, 5] * pos[1] + ax[:, 6] * pos[2] + ax[:, 7]
                 lam = params.cristae_spacing_nm
+                q = q + 0.25 * lam * np.sin(2 * np.pi * q2 / (5.0 * lam))  # wavy sheets
                 dc = np.abs(np.mod(q, lam) - 0.5 * lam)
+                gaps = _step(np.sin(2 * np.pi * (q2 / (4.0 * lam) + np.floor(q / lam) * 0.37)),
+                             -0.6, 0.0)  # cristae end inside the matrix
                 matrix = _step(dm, 8.0, 14.0)
                 od = (params.internal_membrane_od * (shell(dm, sig_i) + shell(dm - 10.0, sig_i))
                       - math.log(params.mito_matrix) * matrix
-                      + 0.8 * params.internal_membrane_od * shell(dc, sig_i)
+                      + 0.8 * params.internal_membrane_od * shell(dc, sig_i) * gaps
                       * _step(dm, 16.0, 22.0))
                 out[near] += od.astype(np.float32)
         for centre, rn in g.nuclei:
@@ -144,26 +218,38 @@ def section_od(g: Geometry, z: int, params: PhantomParams) -> np.ndarray:
             hz = (z + f) * vz - c[0]
             if abs(hz) > rn + 30:
                 continue
-            y0 = max(0, int((c[1] - rn - 40) / vy))
-            y1 = min(A.shape[0], int((c[1] + rn + 40) / vy) + 1)
-            x0 = max(0, int((c[2] - rn - 40) / vx))
-            x1 = min(A.shape[1], int((c[2] + rn + 40) / vx) + 1)
-            if y1 <= y0 or x1 <= x0:
+            ys = np.flatnonzero(np.abs(gy - c[1]) < rn + 40)
+            xs = np.flatnonzero(np.abs(gx - c[2]) < rn + 40)
+            if ys.size == 0 or xs.size == 0:
                 continue
-            yy = (np.arange(y0, y1) * vy - c[1])[:, None]
-            xx = (np.arange(x0, x1) * vx - c[2])[None, :]
+            yy = (gy[ys] - c[1])[:, None]
+            xx = (gx[xs] - c[2])[None, :]
             r = np.sqrt(hz * hz + yy * yy + xx * xx)
             env = params.internal_membrane_od * (shell(r - rn, sig) + shell(r - rn + 14.0, sig))
             inside = r < rn - 14.0
             het = 0.35 * np.exp(-np.clip(rn - r, 0, None) / 80.0) * inside
-            out[y0:y1, x0:x1] += (env + het - 0.08 * inside).astype(np.float32)
+            out[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1] += (env + het - 0.08 * inside
+                                                       ).astype(np.float32)
     out /= n
+    if ss > 1:
+        ny, nx = g.labels.shape[1:]
+        out = out.reshape(ny, ss, nx, ss).mean(axis=(1, 3))
+    del fy, fx
     return out
 
 
+def make_fine(g: Geometry, params: PhantomParams) -> _Fine:
+    """The fine-grid helper for ``section_od``: ss = ceil(px / 4 nm) per axis."""
+    return _Fine(g, max(1, int(math.ceil(min(params.voxel_size[1:]) / 4.0 - 1e-6))))
+
+
 def crista_axes(n_mito: int, rng: np.random.Generator, spacing: float) -> np.ndarray:
-    """(n + 1, 4): a random unit normal (z, y, x) and a phase (nm) per mitochondrion."""
+    """(n + 1, 8) per mitochondrion: a random unit normal of its cristae (z, y, x) and a
+    phase (nm), then a second unit axis across it and a phase (waviness and gaps)."""
     v = rng.normal(size=(n_mito + 1, 3))
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    ph = rng.uniform(0, spacing, size=(n_mito + 1, 1))
-    return np.concatenate([v, ph], axis=1)
+    w = rng.normal(size=(n_mito + 1, 3))
+    w -= np.sum(w * v, axis=1, keepdims=True) * v
+    w /= np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-9)
+    ph = rng.uniform(0, 10 * spacing, size=(n_mito + 1, 2))
+    return np.concatenate([v, ph[:, :1], w, ph[:, 1:]], axis=1)

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from pipeline.phantom.faults import Fault, staining_factor
-from pipeline.phantom.membranes import Geometry, section_od
+from pipeline.phantom.membranes import Geometry, make_fine, section_od
 from pipeline.phantom.morphology import KIND_CODES
 from pipeline.phantom.params import PhantomParams
 from pipeline.phantom.particles import Shells, project_section, section_index
@@ -52,14 +52,19 @@ def _kgrid(shape: tuple[int, int], vy: float, vx: float) -> np.ndarray:
 
 
 def transfer(shape: tuple[int, int], params: PhantomParams) -> np.ndarray:
-    """Optics x camera transfer function on the rfft2 grid of a section (y, x)."""
+    """Optics x camera transfer function on the rfft2 grid of a section (y, x).
+
+    ``psf_sigma_nm`` is the Gaussian blur of the whole system in nm (the same at every
+    pixel size); the camera's ``camera_sigma_px`` is part of it, the optics the rest."""
     _, vy, vx = params.voxel_size
     k2 = _kgrid(shape, vy, vx)
     a = params.rim_strength
     c2 = 2 * math.pi ** 2
-    optics = ((1 + a) * np.exp(-c2 * params.psf_sigma_nm ** 2 * k2)
+    cam_nm = params.camera_sigma_px * min(vy, vx)
+    sig_o = math.sqrt(max(params.psf_sigma_nm ** 2 - cam_nm ** 2, 0.0))  # optics' share
+    optics = ((1 + a) * np.exp(-c2 * sig_o ** 2 * k2)
               - a * np.exp(-c2 * params.rim_sigma_nm ** 2 * k2))
-    cam = np.exp(-c2 * (params.camera_sigma_px * min(vy, vx)) ** 2 * k2)
+    cam = np.exp(-c2 * cam_nm ** 2 * k2)
     return (optics * cam).astype(np.float32)
 
 
@@ -97,23 +102,24 @@ def render_specimen(geo: Geometry, kind_of: np.ndarray, shells: Shells, faults: 
     tex_gain[kind_of[:n] == KIND_CODES["axon"]] = 0.85
     tex_gain[0] = 0.3
     h_psf = transfer((Y, X), params)
-    h_fine = texture_filter((Y, X), params.voxel_size, 4.0, 20.0)
+    h_fine = texture_filter((Y, X), params.voxel_size, 6.0, 25.0)
     h_coarse = texture_filter((Y, X), params.voxel_size, 30.0, 90.0)
     sf = staining_factor(faults, labels.shape, origin)
     idx, sec = section_index(shells, params.voxel_size[0], Z)
     bounds = np.searchsorted(sec, np.arange(Z + 1))
     lowc = [f for f in faults if f.kind == "low-contrast"]
     coarse = None
+    fine_grid = make_fine(geo, params)
     out = np.empty(labels.shape, dtype=np.float32)
     for z in range(Z):
         noise = rng.standard_normal((2, Y, X), dtype=np.float32)
         fine = sfft.irfft2(sfft.rfft2(noise[0]) * h_fine, s=(Y, X))
         new_c = sfft.irfft2(sfft.rfft2(noise[1]) * h_coarse, s=(Y, X))
         coarse = new_c if coarse is None else 0.7 * coarse + math.sqrt(1 - 0.49) * new_c
-        grain = np.exp(0.9 * fine) - math.exp(0.405)  # skewed: dark grains, mean ~0
+        grain = fine
         lab = labels[z]
-        tau = base[lab] + params.texture_od * tex_gain[lab] * (0.75 * grain + 0.45 * coarse)
-        tau += section_od(geo, z, params)
+        tau = base[lab] + params.texture_od * tex_gain[lab] * (0.75 * grain + 0.7 * coarse)
+        tau += section_od(geo, z, params, fine_grid)
         tau += project_section(shells, idx[bounds[z]:bounds[z + 1]], z, (Y, X),
                                params.voxel_size)
         if isinstance(sf, np.ndarray):

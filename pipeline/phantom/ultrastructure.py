@@ -79,8 +79,10 @@ def vesicles(labels: np.ndarray, phi: np.ndarray, mito: np.ndarray, clouds: list
     p = np.concatenate([q for q, _ in parts])
     r = np.concatenate([s for _, s in parts])
     n = len(r)
-    wall = np.full(n, params.internal_membrane_od)
-    return Shells(p, r + 2.75, r - 2.75, wall, np.full(n, -0.8 * params.cytoplasm_od),
+    # a vesicle replaces cytoplasm: its wall adds membrane minus cytoplasm, its lumen
+    # (nearly empty) removes the cytoplasm's density
+    wall = np.full(n, params.internal_membrane_od - params.cytoplasm_od)
+    return Shells(p, r + 2.75, r - 2.75, wall, np.full(n, -0.9 * params.cytoplasm_od),
                   np.ones(n, dtype=np.int8))
 
 
@@ -134,7 +136,7 @@ def microtubules(labels: np.ndarray, phi: np.ndarray, tubes: list, params: Phant
             pts_all.append(c)
             body_all.append(np.full(len(c), body))
     return _chain_shells(pts_all, body_all, labels, phi, vs, MT_R, MT_WALL, MT_STEP,
-                         params.internal_membrane_od * 1.1, -0.2 * params.cytoplasm_od, 2)
+                         0.5 * params.internal_membrane_od, -0.3 * params.cytoplasm_od, 2)
 
 
 def endoplasmic_reticulum(labels: np.ndarray, phi: np.ndarray, tubes: list,
@@ -169,7 +171,7 @@ def endoplasmic_reticulum(labels: np.ndarray, phi: np.ndarray, tubes: list,
             pts_all.append(c)
             body_all.append(np.full(len(c), body))
     return _chain_shells(pts_all, body_all, labels, phi, vs, ER_R, ER_WALL, ER_STEP,
-                         params.internal_membrane_od, 0.1 * params.cytoplasm_od, 3)
+                         params.internal_membrane_od - params.cytoplasm_od, -0.5 * params.cytoplasm_od, 3)
 
 
 def _chain_shells(pts_all, body_all, labels, phi, vs, r, wall, step, od, lumen, kind
