@@ -210,7 +210,7 @@ def section_od(g: Geometry, z: int, params: PhantomParams, fine: _Fine | None = 
                 matrix = _step(dm, 8.0, 14.0)
                 od = (params.internal_membrane_od * (shell(dm, sig_i) + shell(dm - 10.0, sig_i))
                       - math.log(params.mito_matrix) * matrix
-                      + 0.8 * params.internal_membrane_od * shell(dc, sig_i) * gaps
+                      + 0.5 * params.internal_membrane_od * shell(dc, sig_i) * gaps
                       * _step(dm, 16.0, 22.0))
                 out[near] += od.astype(np.float32)
         for centre, rn in g.nuclei:

@@ -146,7 +146,8 @@ def detect(signal: np.ndarray, read_sd: np.ndarray | float, params: PhantomParam
            rng: np.random.Generator) -> np.ndarray:
     """What the camera records of ``signal`` (y, x) grey values: shot noise blurred by
     the camera (its signal blur is in the clean EM), then white read noise (float)."""
-    shot = rng.poisson(signal * params.electrons_per_grey) / params.electrons_per_grey - signal
+    epg = params.electrons_per_grey * params.voxel_size[1] * params.voxel_size[2] / 16.0
+    shot = rng.poisson(signal * epg) / epg - signal
     if params.camera_sigma_px > 0:
         shot = ndi.gaussian_filter(shot, params.camera_sigma_px, mode="reflect")
     return signal + shot + rng.normal(0.0, 1.0, size=signal.shape) * read_sd

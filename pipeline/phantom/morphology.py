@@ -294,7 +294,7 @@ def rasterise(tubes: list[Tube], best: np.ndarray, lab: np.ndarray, vs: np.ndarr
 def place_mitochondria(tubes: list[Tube], lab: np.ndarray, vs: np.ndarray,
                        rng: np.random.Generator) -> np.ndarray:
     """Mitochondria (bool, z, y, x): capsules along dendrites and in some boutons, kept
-    inside their own body. Diameters 0.1-0.4 um, lengths 0.3-1.5 um."""
+    inside their own body. Diameters 0.1-0.3 um, lengths 0.3-1.5 um."""
     mito = np.zeros(lab.shape, dtype=np.uint32)
     best = np.zeros(lab.shape, dtype=np.float32)
     for t in tubes:
@@ -309,12 +309,12 @@ def place_mitochondria(tubes: list[Tube], lab: np.ndarray, vs: np.ndarray,
             bump = np.flatnonzero(t.radii > 1.6 * t.radii.min())
             peaks = bump[(t.radii[bump] >= np.maximum(t.radii[bump - 1], t.radii[
                 np.minimum(bump + 1, n - 1)]))] if bump.size else bump
-            idx = peaks[rng.random(peaks.size) < 0.5]
+            idx = peaks[rng.random(peaks.size) < 0.35]
         else:
             continue
         for i in idx:
             i = int(np.clip(i, 1, n - 2))
-            r = float(min(0.5 * t.radii[i], 180.0))
+            r = float(min(0.42 * t.radii[i], 150.0))
             if r < 45:
                 continue
             d = _unit(t.points[i + 1] - t.points[i - 1])

@@ -33,6 +33,14 @@ from pipeline.phantom.params import PhantomParams
 from pipeline.phantom.particles import Shells, project_section, section_index
 
 
+# granular texture: softplus of band-passed noise, i.e. dark grains on a bright floor
+# (cytoplasm is never lighter than its clean level; grains only darken it)
+GRAIN_K, GRAIN_B = 2.0, 0.5
+_g = np.logaddexp(0.0, GRAIN_K * (np.random.default_rng(0).standard_normal(200_000) - GRAIN_B))
+_GRAIN_MEAN, _GRAIN_SCALE = float(_g.mean()), 1.0 / float(_g.std())
+del _g
+
+
 def boundaries_yx(labels: np.ndarray) -> np.ndarray:
     """Voxels (z, y, x) whose y or x neighbour has another label: a 2-px membrane."""
     b = np.zeros(labels.shape, dtype=bool)
@@ -95,15 +103,14 @@ def render_specimen(geo: Geometry, kind_of: np.ndarray, shells: Shells, faults: 
     glia = KIND_CODES["glia"]
     base = np.full(n, params.cytoplasm_od, dtype=np.float32)
     base += rng.normal(0, params.object_od_sd, n).astype(np.float32)
-    base[kind_of[:n] == glia] -= 0.03
     base[0] = params.ecs_od
     tex_gain = np.ones(n, dtype=np.float32)
-    tex_gain[kind_of[:n] == glia] = 0.6
+    tex_gain[kind_of[:n] == glia] = 0.8
     tex_gain[kind_of[:n] == KIND_CODES["axon"]] = 0.85
     tex_gain[0] = 0.3
     h_psf = transfer((Y, X), params)
     h_fine = texture_filter((Y, X), params.voxel_size, 6.0, 25.0)
-    h_coarse = texture_filter((Y, X), params.voxel_size, 30.0, 90.0)
+    h_coarse = texture_filter((Y, X), params.voxel_size, 20.0, 50.0)
     sf = staining_factor(faults, labels.shape, origin)
     idx, sec = section_index(shells, params.voxel_size[0], Z)
     bounds = np.searchsorted(sec, np.arange(Z + 1))
@@ -116,9 +123,9 @@ def render_specimen(geo: Geometry, kind_of: np.ndarray, shells: Shells, faults: 
         fine = sfft.irfft2(sfft.rfft2(noise[0]) * h_fine, s=(Y, X))
         new_c = sfft.irfft2(sfft.rfft2(noise[1]) * h_coarse, s=(Y, X))
         coarse = new_c if coarse is None else 0.7 * coarse + math.sqrt(1 - 0.49) * new_c
-        grain = fine
+        grain = (np.logaddexp(0.0, GRAIN_K * (fine - GRAIN_B)) - _GRAIN_MEAN) * _GRAIN_SCALE
         lab = labels[z]
-        tau = base[lab] + params.texture_od * tex_gain[lab] * (0.75 * grain + 0.7 * coarse)
+        tau = base[lab] + params.texture_od * tex_gain[lab] * (0.9 * grain + 0.5 * coarse)
         tau += section_od(geo, z, params, fine_grid)
         tau += project_section(shells, idx[bounds[z]:bounds[z + 1]], z, (Y, X),
                                params.voxel_size)

@@ -82,7 +82,7 @@ def vesicles(labels: np.ndarray, phi: np.ndarray, mito: np.ndarray, clouds: list
     # a vesicle replaces cytoplasm: its wall adds membrane minus cytoplasm, its lumen
     # (nearly empty) removes the cytoplasm's density
     wall = np.full(n, params.internal_membrane_od - params.cytoplasm_od)
-    return Shells(p, r + 2.75, r - 2.75, wall, np.full(n, -0.9 * params.cytoplasm_od),
+    return Shells(p, r + 2.75, r - 2.75, wall, np.full(n, -0.6 * params.cytoplasm_od),
                   np.ones(n, dtype=np.int8))
 
 
@@ -136,7 +136,7 @@ def microtubules(labels: np.ndarray, phi: np.ndarray, tubes: list, params: Phant
             pts_all.append(c)
             body_all.append(np.full(len(c), body))
     return _chain_shells(pts_all, body_all, labels, phi, vs, MT_R, MT_WALL, MT_STEP,
-                         0.5 * params.internal_membrane_od, -0.3 * params.cytoplasm_od, 2)
+                         0.9 * params.internal_membrane_od, -0.3 * params.cytoplasm_od, 2)
 
 
 def endoplasmic_reticulum(labels: np.ndarray, phi: np.ndarray, tubes: list,
