@@ -30,7 +30,6 @@ from scipy import ndimage as ndi
 from pipeline.phantom.params import PhantomParams
 
 
-
 def boundary_distance(labels: np.ndarray, voxel_size: tuple[float, float, float],
                       smooth_px: float = 0.9) -> np.ndarray:
     """phi (z, y, x) float32 nm: in-plane distance to the nearest boundary of a pixel's

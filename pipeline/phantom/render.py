@@ -32,7 +32,6 @@ from pipeline.phantom.morphology import KIND_CODES
 from pipeline.phantom.params import PhantomParams
 from pipeline.phantom.particles import Shells, project_section, section_index
 
-
 # granular texture: softplus of band-passed noise, i.e. dark grains on a bright floor
 # (cytoplasm is never lighter than its clean level; grains only darken it)
 GRAIN_K, GRAIN_B = 2.0, 0.5

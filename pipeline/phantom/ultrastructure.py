@@ -171,7 +171,8 @@ def endoplasmic_reticulum(labels: np.ndarray, phi: np.ndarray, tubes: list,
             pts_all.append(c)
             body_all.append(np.full(len(c), body))
     return _chain_shells(pts_all, body_all, labels, phi, vs, ER_R, ER_WALL, ER_STEP,
-                         params.internal_membrane_od - params.cytoplasm_od, -0.5 * params.cytoplasm_od, 3)
+                         params.internal_membrane_od - params.cytoplasm_od,
+                         -0.5 * params.cytoplasm_od, 3)
 
 
 def _chain_shells(pts_all, body_all, labels, phi, vs, r, wall, step, od, lumen, kind
