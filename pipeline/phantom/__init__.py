@@ -8,7 +8,7 @@
     DIR/tiles/zZZZZ_rRR_cCC.tif   uint8 tiles (missing sections have none)
     DIR/gt/labels.zarr       uint64 body id per voxel (z, y, x), nominal frame, 0 = ECS
     DIR/gt/em.zarr           uint8 clean specimen (blur + specimen faults, no noise/tiling)
-    DIR/gt/clefts.zarr       uint64 synapse_id per voxel of its rendered cleft/PSD zone, 0 elsewhere
+    DIR/gt/clefts.zarr       uint32 synapse_id per voxel of its rendered cleft/PSD zone, 0 elsewhere
     DIR/gt/synapses.parquet  synapse_id, site_id, pre_id, post_id, pre_z/y/x, post_z/y/x (voxels),
                              contact_vx, area_z/y/x_nm2 (cleft face area per axis)
     DIR/gt/vesicles.parquet  z, y, x (voxels, float, nominal frame), diameter_nm
@@ -178,7 +178,7 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
         "kind": [codes[int(k)] for k in kind_of[present]],
         "voxels": counts[present].astype(np.int64)})
     rows = []
-    sid_of_row = np.zeros(len(syn.rows) + 1, dtype=np.uint64)
+    sid_of_row = np.zeros(len(syn.rows) + 1, dtype=np.uint32)
     for k, r in enumerate(syn.rows):
         pre = np.array(r["pre"]) - (0, m, m)
         post = np.array(r["post"]) - (0, m, m)

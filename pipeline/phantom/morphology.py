@@ -303,7 +303,7 @@ def place_mitochondria(tubes: list[Tube], lab: np.ndarray, vs: np.ndarray,
             continue
         seg = float(np.sum(np.linalg.norm(np.diff(t.points, axis=0), axis=1)))
         if t.kind == "dendrite" and t.radii.max() > 150:
-            k = rng.poisson(seg / 1500.0)
+            k = rng.poisson(seg / 2500.0)
             idx = rng.integers(1, n - 1, size=k)
         elif t.kind == "axon":
             bump = np.flatnonzero(t.radii > 1.6 * t.radii.min())

@@ -49,25 +49,26 @@ class PhantomParams(Params):
     # densities are ODs of a structure seen edge-on through the whole section
     resin_grey: float = 232.0  # grey value of unstained resin
     cytoplasm_od: float = 0.33  # mean OD of cytoplasm
-    object_od_sd: float = 0.015  # sd of the per-object OD offset (no per-kind levels)
+    object_od_sd: float = 0.03  # sd of the per-object OD offset (no per-kind levels)
     ecs_od: float = 0.18  # extracellular space
-    texture_od: float = 0.12  # sd of the granular cytoplasm texture
+    texture_od: float = 0.11  # sd of the granular cytoplasm texture
     membrane_nm: float = 7.5  # FWHM of a plasma-membrane shell (3-D)
-    membrane_od: float = 1.0  # peak OD of an edge-on plasma membrane (before blur)
-    rim_od: float = 0.16  # lighter cytoplasm 10-26 nm beside membranes (the bright rim)
+    membrane_od: float = 0.78  # peak OD of an edge-on plasma membrane (before blur)
+    rim_od: float = 0.26  # lighter cytoplasm 10-26 nm beside membranes (the bright rim)
     internal_membrane_od: float = 0.85  # vesicles, ER, mitochondrial membranes
     vesicle_diameter_nm: tuple[float, float] = (35.0, 45.0)
     vesicle_spacing_nm: float = 44.0  # lattice spacing of packed vesicle clouds
-    microtubules_per_um2: float = 60.0  # in cross-sections of axons and dendrites
+    microtubules_per_um2: float = 90.0  # in cross-sections of axons and dendrites
     mito_matrix: float = 0.78  # grey of the matrix relative to cytoplasm
     cristae_spacing_nm: float = 36.0
     cleft_width_nm: float = 20.0
-    cleft_od: float = 0.35  # cleft material
+    cleft_od: float = 0.2  # cleft material
     psd_nm: float = 40.0  # PSD thickness along the contact normal
-    psd_od: float = 0.35
+    psd_od: float = 0.28
     z_subsamples: int = 4  # samples through each section's thickness
 
     # --- optics and detector (nm unless _px) ---
+    highlight_knee: float = 40.0  # grey: soft shoulder of the detector above the cytoplasm level
     psf_sigma_nm: float = 3.6  # Gaussian blur of optics and camera together
     rim_sigma_nm: float = 14.0  # width of the defocus fringe's negative lobe
     rim_strength: float = 0.3  # weight of the fringe lobe (0 = none)
@@ -84,7 +85,7 @@ class PhantomParams(Params):
     illumination: float = 0.15  # depth of the per-tile vignetting (0 = flat)
     gain_sd: float = 0.05  # per-tile gain sd (gain ~ 1)
     offset_sd: float = 4.0  # per-tile offset sd, grey values
-    electrons_per_grey: float = 4.0  # shot noise: electrons per grey value per 4 x 4 nm px
+    electrons_per_grey: float = 5.0  # shot noise: electrons per grey value per 4 x 4 nm px
     #                                   (scales with pixel area: the same dose per nm^2)
     read_noise: float = 0.5  # sd of read noise, grey values (white, after the camera blur)
 

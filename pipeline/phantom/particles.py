@@ -80,7 +80,7 @@ def project_section(shells: Shells, idx: np.ndarray, z: int, shape_yx: tuple[int
     out = np.zeros(ny * nx, dtype=np.float64)
     if idx.size == 0:
         return out.reshape(ny, nx).astype(np.float32)
-    ss = max(1, int(math.ceil(max(vy, vx) / 2.7)))  # sub-samples per px per axis
+    ss = max(1, int(math.ceil(max(vy, vx) / 4.0 - 1e-6)))  # sub-samples: <= 4 nm apart
     sub = (np.arange(ss) + 0.5) / ss - 0.5
     rmax = float(shells.r_out[idx].max())
     half = int(math.ceil(rmax / min(vy, vx) + 0.5))
@@ -94,17 +94,19 @@ def project_section(shells: Shells, idx: np.ndarray, z: int, shape_yx: tuple[int
         px = np.round(c[:, 2] / vx).astype(int)
         yy = py[:, None] + st[None, :]  # (n, S) pixel rows
         xx = px[:, None] + st[None, :]
-        acc = np.zeros((len(i), st.size, st.size))
-        ro = shells.r_out[i][:, None, None]
-        ri = shells.r_in[i][:, None, None]
+        acc = np.zeros((len(i), st.size, st.size), dtype=np.float32)
+        ro = shells.r_out[i][:, None, None].astype(np.float32)
+        ri = shells.r_in[i][:, None, None].astype(np.float32)
+        wall = shells.wall[i][:, None, None].astype(np.float32)
+        lumen = shells.lumen[i][:, None, None].astype(np.float32)
+        h0, h1 = h0.astype(np.float32), h1.astype(np.float32)
         for sy in sub:
-            dy = (yy + sy) * vy - c[:, 1, None]
+            dy = ((yy + sy) * vy - c[:, 1, None]).astype(np.float32)
             for sx in sub:
-                dx = (xx + sx) * vx - c[:, 2, None]
+                dx = ((xx + sx) * vx - c[:, 2, None]).astype(np.float32)
                 rho2 = dy[:, :, None] ** 2 + dx[:, None, :] ** 2
                 lin = _chord(ri, rho2, h0, h1)
-                acc += (shells.wall[i][:, None, None] * (_chord(ro, rho2, h0, h1) - lin)
-                        + shells.lumen[i][:, None, None] * lin)
+                acc += wall * (_chord(ro, rho2, h0, h1) - lin) + lumen * lin
         acc /= ss * ss * vz
         ok = ((yy >= 0) & (yy < ny))[:, :, None] & ((xx >= 0) & (xx < nx))[:, None, :]
         flat = (yy[:, :, None] * nx + xx[:, None, :])

@@ -40,6 +40,9 @@ _GRAIN_MEAN, _GRAIN_SCALE = float(_g.mean()), 1.0 / float(_g.std())
 del _g
 
 
+SAT_OD, SAT_SOFT = 0.8, 0.3
+
+
 def boundaries_yx(labels: np.ndarray) -> np.ndarray:
     """Voxels (z, y, x) whose y or x neighbour has another label: a 2-px membrane."""
     b = np.zeros(labels.shape, dtype=bool)
@@ -101,7 +104,8 @@ def render_specimen(geo: Geometry, kind_of: np.ndarray, shells: Shells, faults: 
     n = int(labels.max()) + 1
     glia = KIND_CODES["glia"]
     base = np.full(n, params.cytoplasm_od, dtype=np.float32)
-    base += rng.normal(0, params.object_od_sd, n).astype(np.float32)
+    # per-object offsets, uniform (objects differ a little, with no long tails)
+    base += (rng.uniform(-1, 1, n) * math.sqrt(3) * params.object_od_sd).astype(np.float32)
     base[0] = params.ecs_od
     tex_gain = np.ones(n, dtype=np.float32)
     tex_gain[kind_of[:n] == glia] = 0.8
@@ -109,28 +113,37 @@ def render_specimen(geo: Geometry, kind_of: np.ndarray, shells: Shells, faults: 
     tex_gain[0] = 0.3
     h_psf = transfer((Y, X), params)
     h_fine = texture_filter((Y, X), params.voxel_size, 6.0, 25.0)
-    h_coarse = texture_filter((Y, X), params.voxel_size, 20.0, 50.0)
+    h_coarse = texture_filter((Y, X), params.voxel_size, 12.0, 30.0)
     sf = staining_factor(faults, labels.shape, origin)
     idx, sec = section_index(shells, params.voxel_size[0], Z)
     bounds = np.searchsorted(sec, np.arange(Z + 1))
     lowc = [f for f in faults if f.kind == "low-contrast"]
-    coarse = None
+    coarse = fine = None
+    knee = params.resin_grey * math.exp(-params.cytoplasm_od) + 0.4 * params.highlight_knee
     fine_grid = make_fine(geo, params)
     out = np.empty(labels.shape, dtype=np.float32)
     for z in range(Z):
         noise = rng.standard_normal((2, Y, X), dtype=np.float32)
-        fine = sfft.irfft2(sfft.rfft2(noise[0]) * h_fine, s=(Y, X))
+        new_f = sfft.irfft2(sfft.rfft2(noise[0]) * h_fine, s=(Y, X))
+        fine = new_f if fine is None else 0.25 * fine + math.sqrt(1 - 0.0625) * new_f
         new_c = sfft.irfft2(sfft.rfft2(noise[1]) * h_coarse, s=(Y, X))
         coarse = new_c if coarse is None else 0.7 * coarse + math.sqrt(1 - 0.49) * new_c
         grain = (np.logaddexp(0.0, GRAIN_K * (fine - GRAIN_B)) - _GRAIN_MEAN) * _GRAIN_SCALE
         lab = labels[z]
-        tau = base[lab] + params.texture_od * tex_gain[lab] * (0.9 * grain + 0.5 * coarse)
+        gain = tex_gain[lab]
+        if geo.mito_psi is not None:  # the matrix is fine-grained: fewer grains there
+            gain = np.where(geo.mito_psi[z] > 0, np.float32(0.35), gain)
+        tau = base[lab] + params.texture_od * gain * (0.9 * grain + 0.6 * coarse)
         tau += section_od(geo, z, params, fine_grid)
         tau += project_section(shells, idx[bounds[z]:bounds[z + 1]], z, (Y, X),
                                params.voxel_size)
         if isinstance(sf, np.ndarray):
             tau *= sf[min(z, sf.shape[0] - 1)]
-        img = params.resin_grey * np.exp(-np.clip(tau, 0.0, None))
+        tau = np.clip(tau, 0.0, None)
+        hi = tau > SAT_OD  # stain binding saturates: ODs above SAT_OD are compressed
+        x = tau[hi] - SAT_OD
+        tau[hi] = SAT_OD + x / (1.0 + x / SAT_SOFT)
+        img = params.resin_grey * np.exp(-tau)
         for f in lowc:
             if not f.region["z"][0] <= z + origin[0] < f.region["z"][1]:
                 continue
@@ -138,5 +151,10 @@ def render_specimen(geo: Geometry, kind_of: np.ndarray, shells: Shells, faults: 
                        for ax, o in zip("yx", origin[1:], strict=True))
             box = img[sl]
             box[...] = box.mean() + (box - box.mean()) * (1.0 - f.strength)
-        out[z] = sfft.irfft2(sfft.rfft2(img) * h_psf, s=(Y, X))
+        rec = sfft.irfft2(sfft.rfft2(img) * h_psf, s=(Y, X))
+        if params.highlight_knee > 0:  # the detector's soft shoulder above the knee
+            hi = rec > knee
+            x = rec[hi] - knee
+            rec[hi] = knee + x / (1.0 + x / params.highlight_knee)
+        out[z] = rec
     return out

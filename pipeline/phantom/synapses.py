@@ -149,13 +149,17 @@ def find_synapses(labels: np.ndarray, kind_of: np.ndarray, sites_vx: np.ndarray,
                         break
                 pre_pt_site = pre_pt
             k_row = len(rows) + 1
-            cmask = np.zeros(win.shape, dtype=bool)
-            cmask[tuple(pp.T)] = True
-            cmask[tuple(qq.T)] = True
+            pad = np.ceil(85.0 / vs).astype(int) + 1  # the zone reaches 80 nm from the cleft
+            blo = np.maximum(np.minimum(pp.min(0), qq.min(0)) - pad, 0)
+            bhi = np.minimum(np.maximum(pp.max(0), qq.max(0)) + pad + 1, win.shape)
+            bs = tuple(slice(a, b) for a, b in zip(blo, bhi, strict=True))
+            cmask = np.zeros(tuple(bhi - blo), dtype=bool)
+            cmask[tuple((pp - blo).T)] = True
+            cmask[tuple((qq - blo).T)] = True
             dcon = ndi.distance_transform_edt(~cmask, sampling=vs)
-            zw = zone[sl]
-            zw[(win == q) & (dcon <= 80.0) & (zw == 0)] = k_row
-            zw[(win == pre) & (dcon <= 40.0) & (zw == 0)] = -k_row
+            zw, wb = zone[sl][bs], win[bs]
+            zw[(wb == q) & (dcon <= 80.0) & (zw == 0)] = k_row
+            zw[(wb == pre) & (dcon <= 40.0) & (zw == 0)] = -k_row
             a3 = np.bincount(ax, minlength=3) * face
             rows.append({
                 "site_id": site_id, "pre_id": pre, "post_id": int(q),

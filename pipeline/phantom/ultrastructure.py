@@ -136,12 +136,12 @@ def microtubules(labels: np.ndarray, phi: np.ndarray, tubes: list, params: Phant
             pts_all.append(c)
             body_all.append(np.full(len(c), body))
     return _chain_shells(pts_all, body_all, labels, phi, vs, MT_R, MT_WALL, MT_STEP,
-                         0.9 * params.internal_membrane_od, -0.3 * params.cytoplasm_od, 2)
+                         0.6 * params.internal_membrane_od, -0.3 * params.cytoplasm_od, 2)
 
 
 def endoplasmic_reticulum(labels: np.ndarray, phi: np.ndarray, tubes: list,
                           params: PhantomParams, rng: np.random.Generator) -> Shells:
-    """Wandering smooth-ER tubules: about 1 per um of dendrite, 0.3 per um of axon."""
+    """Wandering smooth-ER tubules: 2.5 per um of dendrite, 0.6 per um of axon."""
     vs = np.asarray(params.voxel_size, dtype=float)
     extent = np.asarray(labels.shape) * vs
     pts_all, body_all = [], []
@@ -151,7 +151,7 @@ def endoplasmic_reticulum(labels: np.ndarray, phi: np.ndarray, tubes: list,
         seg = np.linalg.norm(np.diff(t.points, axis=0), axis=1)
         inside = np.all((t.points[:-1] >= 0) & (t.points[:-1] < extent), axis=1)
         length_um = float(seg[inside].sum()) / 1000.0
-        rate = 0.3 if t.kind == "axon" else 1.2
+        rate = 0.6 if t.kind == "axon" else 2.5
         body = _tube_body(t.points, labels, vs)
         if body == 0 or length_um == 0:
             continue
