@@ -11,6 +11,7 @@
     DIR/gt/clefts.zarr       uint32 synapse_id per voxel of its rendered cleft/PSD zone, 0 elsewhere
     DIR/gt/synapses.parquet  synapse_id, site_id, pre_id, post_id, pre_z/y/x, post_z/y/x (voxels),
                              contact_vx, area_z/y/x_nm2 (cleft face area per axis)
+    DIR/gt/mito.zarr         uint8 1 = mitochondrion (inside its body's label)
     DIR/gt/vesicles.parquet  z, y, x (voxels, float, nominal frame), diameter_nm
     DIR/gt/bodies.parquet    body_id, kind (soma/dendrite/axon/glia/neurite), voxels
     DIR/gt/tile_offsets.parquet    z, row, col, y, x (true top-left px in the section
@@ -186,6 +187,7 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
             rows.append((r, pre, post))
             sid_of_row[k + 1] = len(rows)
     io.write_zarr(gt / "clefts.zarr", sid_of_row[np.abs(syn.zone[crop])], params.voxel_size)
+    io.write_zarr(gt / "mito.zarr", mito[crop].astype(np.uint8), params.voxel_size)
     ves = shells.kind == 1
     vc = shells.centre[ves] / vs - (0, m, m)
     inv = np.all((vc >= -0.5) & (vc < np.array([Z, Y, X]) - 0.5), axis=1)

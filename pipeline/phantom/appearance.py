@@ -33,6 +33,8 @@ Definitions (the same for the phantom and for real EM):
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -326,3 +328,112 @@ def dark_area_per_synapse(stack: np.ndarray, clefts: np.ndarray, threshold: floa
     if not areas:
         return float("nan")
     return float(np.mean(areas)) * px_nm * px_nm / 1e6
+
+
+def recorded_stack(out: str | Path) -> np.ndarray:
+    """The tiles of a phantom directory laid at their nominal positions: (z, y, x) float32.
+
+    This is the recorded section in the ground-truth frame when the phantom was rendered
+    without stage or section displacement (drift, jitter and placement error 0, no
+    vignetting or per-tile gain/offset), as ``phantom_figures`` expects."""
+    import json
+
+    from pipeline.phantom.io import read_tile
+
+    out = Path(out)
+    m = json.loads((out / "manifest.json").read_text())
+    z, y, x = m["shape"]
+    stack = np.zeros((z, y, x), dtype=np.float32)
+    for s in m["sections"]:
+        for t in s["tiles"]:
+            tile = read_tile(out / t["file"]).astype(np.float32)
+            ty, tx = int(t["y"]), int(t["x"])
+            h, w = min(tile.shape[0], y - ty), min(tile.shape[1], x - tx)
+            stack[s["z"], ty:ty + h, tx:tx + w] = tile[:h, :w]
+    return stack
+
+
+def phantom_figures(out: str | Path, px: float, crop_um: float = 2.5) -> dict:
+    """Every figure of this module for a phantom directory rendered without displacement
+    (see ``recorded_stack``), plus those that need its ground truth (vesicles, synapse
+    clefts, mitochondria) when present."""
+    import zarr
+
+    ap = sys.modules[__name__]
+    out = Path(out)
+    img = recorded_stack(out)
+    lab = zarr.open_array(str(out / "gt" / "labels.zarr"), mode="r")[...]
+    f: dict = {}
+    f.update(ap.spectrum_figures(img, px))
+    f["smoothed_gradient"] = float(np.mean([ap.smoothed_gradient(s, px) for s in img]))
+    f["noise_sd"] = float(np.mean([ap.immerkaer_noise(s) for s in img]))
+    t, g, n = ap.membrane_profile(img[len(img) // 2], lab[len(img) // 2], px)
+    for z in (len(img) // 4, 3 * len(img) // 4):
+        t2, g2, n2 = ap.membrane_profile(img[z], lab[z], px)
+        if n2:
+            g = (g * n + g2 * n2) / (n + n2)
+            n += n2
+    f.update(ap.profile_figures(t, g))
+    f["membrane_grey"] = float(g[np.abs(t) <= 3].min()) if n else float("nan")
+    f["profiles"] = n
+    e = [ap.eta2(s, ls, px) for s, ls in zip(img, lab, strict=True)]
+    f["eta2"] = float(np.nanmean([v["eta2"] for v in e]))
+    f["between_sd_ratio"] = float(np.nanmean([v["between_sd_ratio"] for v in e]))
+    f.update(ap.grey_shape(img))
+    f["adjacent_corr"] = ap.adjacent_correlation(img)
+    c = int(round(crop_um * 1000 / px))
+    zs = range(0, len(img), max(1, len(img) // 4))
+    d = [ap.difficulty(img[z, :c, :c], lab[z, :c, :c], px) for z in zs]
+    f["vi"] = float(np.mean([v["vi"] for v in d]))
+    f["arand"] = float(np.mean([v["arand"] for v in d]))
+    if (out / "gt" / "vesicles.parquet").exists():
+        f.update(ground_truth_figures(out, img, px, threshold=f["membrane_grey"]))
+    return f
+
+
+def ground_truth_figures(out: Path, img: np.ndarray, px: float, threshold: float) -> dict:
+    """Figures that need the phantom's organelle and synapse ground truth: vesicle
+    diameter (truth, and the ring seen in the image), share of in-plane and lateral
+    clefts, polyadic share of sites, dark area per synapse and section, and the depth
+    of the mitochondrial envelope relative to the plasma membranes'."""
+    import pyarrow.parquet as pq
+    import zarr
+
+    ap = sys.modules[__name__]
+
+    v = pq.read_table(out / "gt" / "vesicles.parquet").to_pydict()
+    s = pq.read_table(out / "gt" / "synapses.parquet").to_pydict()
+    clefts = zarr.open_array(str(out / "gt" / "clefts.zarr"), mode="r")[...]
+    f: dict = {"vesicle_diameter_nm": float(np.median(v["diameter_nm"])) if v["z"] else None,
+               "vesicles": len(v["z"]), "synapses": len(s["synapse_id"])}
+    vz = np.array(v["z"])
+    cen = np.stack([v["y"], v["x"]], axis=1) if len(vz) else np.zeros((0, 2))
+    profs = []
+    for z in range(len(img)):
+        sel = np.abs(vz - z) < 0.1
+        if sel.sum() >= 5:
+            r, g = ap.vesicle_profile(img[z], cen[sel], px)
+            profs.append((g, int(sel.sum())))
+    if profs:
+        g = sum(p * n for p, n in profs) / sum(n for _, n in profs)
+        i = int(np.argmin(g[8:30])) + 8
+        f["vesicle_ring_diameter_nm"] = float(2 * r[i])
+        f["vesicle_ring_depth"] = float(g[40:60].mean() - g[i])
+    if s["synapse_id"]:
+        f["in_plane_share"] = ap.in_plane_share(s["area_z_nm2"], s["area_y_nm2"],
+                                                s["area_x_nm2"])
+        f["lateral_share"] = 1.0 - f["in_plane_share"]
+        sites, counts = np.unique(s["site_id"], return_counts=True)
+        f["polyadic_share"] = float(np.mean(counts > 1))
+        f["dark_area_um2"] = ap.dark_area_per_synapse(img, clefts, threshold, px)
+    if (out / "gt" / "mito.zarr").exists():
+        mito = zarr.open_array(str(out / "gt" / "mito.zarr"), mode="r")[...] > 0
+        lab = zarr.open_array(str(out / "gt" / "labels.zarr"), mode="r")[...].astype(np.int64)
+        z = len(img) // 2
+        # only mitochondrion | cytoplasm interfaces: 2 inside, 1 everywhere else
+        t, g, n = ap.membrane_profile(img[z], 1 + mito[z].astype(np.int64), px)
+        tp, gp, n_p = ap.membrane_profile(img[z], lab[z], px)
+        if n >= 50 and n_p >= 50:
+            f["mito_envelope_ratio"] = (ap.profile_figures(t, g)["depth"]
+                                        / ap.profile_figures(tp, gp)["depth"])
+    return f
