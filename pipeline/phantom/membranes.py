@@ -214,8 +214,8 @@ def section_od(g: Geometry, z: int, params: PhantomParams, fine: _Fine | None = 
                 cleft = _step(0.5 * params.cleft_width_nm - np.abs(ds), -2.0, 2.0)
                 psd = (_step(ds, half_gap, half_gap + 6) *
                        (1 - _step(ds, half_gap + params.psd_nm - 6, half_gap + params.psd_nm)))
-                m[syn] = (params.membrane_od * (shell(ds - half_gap, sig)
-                                                + shell(ds + half_gap, sig))
+                m[syn] = (0.85 * params.membrane_od * (shell(ds - half_gap, sig)
+                                                       + shell(ds + half_gap, sig))
                           + params.cleft_od * cleft + params.psd_od * psd)
             acc += m
         out.ravel()[ix] += acc

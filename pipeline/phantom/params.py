@@ -42,19 +42,19 @@ class PhantomParams(Params):
     polyadic_fraction: float = 0.15  # sites with more than one postsynaptic partner
     max_posts: int = 2  # partners of one polyadic site
     min_contact_nm2: float = 6000.0  # contact face area (nm^2) needed for a partner
-    cleft_radius_nm: tuple[float, float] = (110.0, 190.0)  # radius range of the contact disc
+    cleft_radius_nm: tuple[float, float] = (90.0, 170.0)  # radius range of the contact disc
     synapse_density_per_um3: float = 1.0  # target for --labels (sampled contact sites)
 
     # --- EM appearance: optical density (OD) tau, grey = resin_grey * exp(-tau) ---
     # densities are ODs of a structure seen edge-on through the whole section
     resin_grey: float = 232.0  # grey value of unstained resin
     cytoplasm_od: float = 0.33  # mean OD of cytoplasm
-    object_od_sd: float = 0.03  # sd of the per-object OD offset (no per-kind levels)
+    object_od_sd: float = 0.02  # sd of the per-object OD offset (no per-kind levels)
     ecs_od: float = 0.18  # extracellular space
     texture_od: float = 0.11  # sd of the granular cytoplasm texture
     membrane_nm: float = 7.5  # FWHM of a plasma-membrane shell (3-D)
     membrane_od: float = 0.78  # peak OD of an edge-on plasma membrane (before blur)
-    rim_od: float = 0.26  # lighter cytoplasm 10-26 nm beside membranes (the bright rim)
+    rim_od: float = 0.28  # lighter cytoplasm 10-26 nm beside membranes (the bright rim)
     internal_membrane_od: float = 0.85  # vesicles, ER, mitochondrial membranes
     vesicle_diameter_nm: tuple[float, float] = (35.0, 45.0)
     vesicle_spacing_nm: float = 44.0  # lattice spacing of packed vesicle clouds
@@ -85,7 +85,7 @@ class PhantomParams(Params):
     illumination: float = 0.15  # depth of the per-tile vignetting (0 = flat)
     gain_sd: float = 0.05  # per-tile gain sd (gain ~ 1)
     offset_sd: float = 4.0  # per-tile offset sd, grey values
-    electrons_per_grey: float = 5.0  # shot noise: electrons per grey value per 4 x 4 nm px
+    electrons_per_grey: float = 8.0  # shot noise: electrons per grey value per 4 x 4 nm px
     #                                   (scales with pixel area: the same dose per nm^2)
     read_noise: float = 0.5  # sd of read noise, grey values (white, after the camera blur)
 
