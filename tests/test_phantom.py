@@ -251,6 +251,14 @@ def test_cli(tmp_path):
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "p" / "manifest.json").read_text())
     assert m["sections"][2]["status"] == "missing"
+    r = CliRunner().invoke(app, ["phantom", "--out", str(tmp_path / "lo"), "--shape", "3,96,96",
+                                 "--preset", "low-dose"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "lo" / "phantom.json").read_text())["params"]["preset"] == (
+        "low-dose")
+    r = CliRunner().invoke(app, ["phantom", "--out", str(tmp_path / "q"), "--shape", "6,96,96",
+                                 "--preset", "bright"])
+    assert isinstance(r.exception, ConfigError)
     r = CliRunner().invoke(app, ["phantom", "--out", str(tmp_path / "q"), "--shape", "6,96,96",
                                  "--fault", "bogus"])
     assert isinstance(r.exception, ConfigError)
