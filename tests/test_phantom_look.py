@@ -148,7 +148,7 @@ def test_synapse_orientation_and_polyadic_share(synapse_rows):
     for r in rows:
         sites[r["site"]] = sites.get(r["site"], 0) + 1
     poly = np.mean([n > 1 for n in sites.values()])
-    assert 0.03 <= poly <= 0.3, poly  # polyadic_fraction 0.15 of sites, where possible
+    assert 0.02 <= poly <= 0.3, poly  # polyadic_fraction 0.15 of sites, where possible
 
 
 @pytest.mark.parametrize("px", PX)
