@@ -35,13 +35,15 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="param=value (numbers)")
     ap.add_argument("--png", type=Path, default=None, help="write a preview PNG here")
     ap.add_argument("--reuse", action="store_true", help="measure an existing --out")
+    ap.add_argument("--preset", default="tem", help="a PhantomParams preset")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from pipeline.phantom import PhantomParams, render_phantom
+    from pipeline.phantom import render_phantom
+    from pipeline.phantom.params import preset_params
 
     shape = tuple(int(v) for v in a.shape.split(","))
     kw = {k: float(v) for k, v in (s.split("=", 1) for s in a.set)}
-    p = PhantomParams(shape=shape, seed=a.seed, voxel_size=(40.0, a.px, a.px),
+    p = preset_params(a.preset, shape=shape, seed=a.seed, voxel_size=(40.0, a.px, a.px),
                       drift_step_px=0.0, section_jitter_px=0.0, placement_error_px=0.0,
                       illumination=0.0, gain_sd=0.0, offset_sd=0.0, **kw)
     t0 = time.perf_counter()

@@ -272,3 +272,12 @@ def test_paths_are_relative(phantom):
     for s in d["manifest"]["sections"]:
         for t in s["tiles"]:
             assert not Path(t["file"]).is_absolute() and t["file"].startswith("tiles/")
+
+
+def test_first_pass_parameters_still_load():
+    old = {**PhantomParams().to_dict(), "bright": 225.0, "dark": 30.0,
+           "blur_sigma_px": [0.5, 1.0, 1.0], "min_contact_vx": 12, "cleft_radius_nm": 170.0}
+    p = PhantomParams.from_dict(old, where="phantom")
+    assert p.cleft_radius_nm == (170.0, 170.0)
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        PhantomParams.from_dict({"brightness": 1.0}, where="phantom")

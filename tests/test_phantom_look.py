@@ -197,3 +197,19 @@ def test_appearance_figures_on_exact_cases():
     amp = np.where(k > 0, k, 1.0) ** -0.5  # power ~ k^-1
     img = np.real(np.fft.ifft2(amp * np.exp(2j * np.pi * rng.random((512, 512)))))
     assert abs(ap.spectrum_figures(img * 100, px)["spectrum_slope"] + 1.0) < 0.2
+
+
+def test_fly_neuropil_preset_profiles():
+    """The optional insect-neuropil morphology: ~31 profiles per um^2, median profile
+    diameter 0.10 um, half of them under 100 nm (published fly neuropil)."""
+    from pipeline.phantom import morphology
+
+    p = preset_params("fly-neuropil", shape=(6, 560, 560), voxel_size=(40.0, 4.0, 4.0),
+                      seed=SEED)
+    lab = morphology.generate(p, p.shape, np.random.default_rng(SEED)).labels[3]
+    _, counts = np.unique(lab[lab > 0], return_counts=True)
+    diam = np.sqrt(4 * counts * 16.0 / np.pi)
+    density = len(counts) / (lab.size * 16e-6)
+    assert 25 <= density <= 45, density
+    assert 80 <= np.median(diam) <= 120, np.median(diam)
+    assert 0.35 <= np.mean(diam < 100) <= 0.65

@@ -116,7 +116,7 @@ def microtubules(labels: np.ndarray, phi: np.ndarray, tubes: list, params: Phant
         if len(t.points) < 4 or t.kind not in ("axon", "dendrite", "soma"):
             continue
         r0 = float(np.min(t.radii))
-        if r0 < 45.0:
+        if r0 < MT_R + 6.0:
             continue
         inb = np.all((t.points > -r0) & (t.points < extent + r0), axis=1)
         if not inb.any():
