@@ -33,7 +33,6 @@ Definitions (the same for the phantom and for real EM):
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -274,22 +273,6 @@ def difficulty(img: np.ndarray, lab: np.ndarray, px_nm: float) -> dict[str, floa
             "arand": float(are)}
 
 
-def vesicle_ring_diameter(img: np.ndarray, centres_px: np.ndarray, px_nm: float) -> float:
-    """Diameter (nm) of the dark ring in the mean radial profile around vesicle centres
-    (y, x px) lying in this section: twice the radius of the profile's minimum."""
-    img = np.asarray(img, dtype=np.float64)
-    if len(centres_px) == 0:
-        return float("nan")
-    r = np.arange(0.0, 40.0, 1.0)
-    ang = np.linspace(0, 2 * np.pi, 24, endpoint=False)
-    yy = centres_px[:, 0, None, None] + (r[None, :, None] * np.sin(ang)[None, None]) / px_nm
-    xx = centres_px[:, 1, None, None] + (r[None, :, None] * np.cos(ang)[None, None]) / px_nm
-    prof = ndi.map_coordinates(img, [yy.ravel(), xx.ravel()], order=3,
-                               mode="nearest").reshape(yy.shape).mean(axis=(0, 2))
-    i = int(np.argmin(prof[5:32])) + 5
-    return float(2 * r[i])
-
-
 def vesicle_profile(img: np.ndarray, centres_px: np.ndarray, px_nm: float
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Mean radial grey profile (r nm, grey) around vesicle centres (n, 2) (y, x px)."""
@@ -359,31 +342,30 @@ def phantom_figures(out: str | Path, px: float, crop_um: float = 2.5) -> dict:
     clefts, mitochondria) when present."""
     import zarr
 
-    ap = sys.modules[__name__]
     out = Path(out)
     img = recorded_stack(out)
     lab = zarr.open_array(str(out / "gt" / "labels.zarr"), mode="r")[...]
     f: dict = {}
-    f.update(ap.spectrum_figures(img, px))
-    f["smoothed_gradient"] = float(np.mean([ap.smoothed_gradient(s, px) for s in img]))
-    f["noise_sd"] = float(np.mean([ap.immerkaer_noise(s) for s in img]))
-    t, g, n = ap.membrane_profile(img[len(img) // 2], lab[len(img) // 2], px)
+    f.update(spectrum_figures(img, px))
+    f["smoothed_gradient"] = float(np.mean([smoothed_gradient(s, px) for s in img]))
+    f["noise_sd"] = float(np.mean([immerkaer_noise(s) for s in img]))
+    t, g, n = membrane_profile(img[len(img) // 2], lab[len(img) // 2], px)
     for z in (len(img) // 4, 3 * len(img) // 4):
-        t2, g2, n2 = ap.membrane_profile(img[z], lab[z], px)
+        t2, g2, n2 = membrane_profile(img[z], lab[z], px)
         if n2:
             g = (g * n + g2 * n2) / (n + n2)
             n += n2
-    f.update(ap.profile_figures(t, g))
+    f.update(profile_figures(t, g))
     f["membrane_grey"] = float(g[np.abs(t) <= 3].min()) if n else float("nan")
     f["profiles"] = n
-    e = [ap.eta2(s, ls, px) for s, ls in zip(img, lab, strict=True)]
+    e = [eta2(s, ls, px) for s, ls in zip(img, lab, strict=True)]
     f["eta2"] = float(np.nanmean([v["eta2"] for v in e]))
     f["between_sd_ratio"] = float(np.nanmean([v["between_sd_ratio"] for v in e]))
-    f.update(ap.grey_shape(img))
-    f["adjacent_corr"] = ap.adjacent_correlation(img)
+    f.update(grey_shape(img))
+    f["adjacent_corr"] = adjacent_correlation(img)
     c = int(round(crop_um * 1000 / px))
     zs = range(0, len(img), max(1, len(img) // 4))
-    d = [ap.difficulty(img[z, :c, :c], lab[z, :c, :c], px) for z in zs]
+    d = [difficulty(img[z, :c, :c], lab[z, :c, :c], px) for z in zs]
     f["vi"] = float(np.mean([v["vi"] for v in d]))
     f["arand"] = float(np.mean([v["arand"] for v in d]))
     if (out / "gt" / "vesicles.parquet").exists():
@@ -399,7 +381,6 @@ def ground_truth_figures(out: Path, img: np.ndarray, px: float, threshold: float
     import pyarrow.parquet as pq
     import zarr
 
-    ap = sys.modules[__name__]
 
     v = pq.read_table(out / "gt" / "vesicles.parquet").to_pydict()
     s = pq.read_table(out / "gt" / "synapses.parquet").to_pydict()
@@ -412,7 +393,7 @@ def ground_truth_figures(out: Path, img: np.ndarray, px: float, threshold: float
     for z in range(len(img)):
         sel = np.abs(vz - z) < 0.1
         if sel.sum() >= 5:
-            r, g = ap.vesicle_profile(img[z], cen[sel], px)
+            r, g = vesicle_profile(img[z], cen[sel], px)
             profs.append((g, int(sel.sum())))
     if profs:
         g = sum(p * n for p, n in profs) / sum(n for _, n in profs)
@@ -420,20 +401,20 @@ def ground_truth_figures(out: Path, img: np.ndarray, px: float, threshold: float
         f["vesicle_ring_diameter_nm"] = float(2 * r[i])
         f["vesicle_ring_depth"] = float(g[40:60].mean() - g[i])
     if s["synapse_id"]:
-        f["in_plane_share"] = ap.in_plane_share(s["area_z_nm2"], s["area_y_nm2"],
+        f["in_plane_share"] = in_plane_share(s["area_z_nm2"], s["area_y_nm2"],
                                                 s["area_x_nm2"])
         f["lateral_share"] = 1.0 - f["in_plane_share"]
         sites, counts = np.unique(s["site_id"], return_counts=True)
         f["polyadic_share"] = float(np.mean(counts > 1))
-        f["dark_area_um2"] = ap.dark_area_per_synapse(img, clefts, threshold, px)
+        f["dark_area_um2"] = dark_area_per_synapse(img, clefts, threshold, px)
     if (out / "gt" / "mito.zarr").exists():
         mito = zarr.open_array(str(out / "gt" / "mito.zarr"), mode="r")[...] > 0
         lab = zarr.open_array(str(out / "gt" / "labels.zarr"), mode="r")[...].astype(np.int64)
         z = len(img) // 2
         # only mitochondrion | cytoplasm interfaces: 2 inside, 1 everywhere else
-        t, g, n = ap.membrane_profile(img[z], 1 + mito[z].astype(np.int64), px)
-        tp, gp, n_p = ap.membrane_profile(img[z], lab[z], px)
+        t, g, n = membrane_profile(img[z], 1 + mito[z].astype(np.int64), px)
+        tp, gp, n_p = membrane_profile(img[z], lab[z], px)
         if n >= 50 and n_p >= 50:
-            f["mito_envelope_ratio"] = (ap.profile_figures(t, g)["depth"]
-                                        / ap.profile_figures(tp, gp)["depth"])
+            f["mito_envelope_ratio"] = (profile_figures(t, g)["depth"]
+                                        / profile_figures(tp, gp)["depth"])
     return f

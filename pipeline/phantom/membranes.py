@@ -165,7 +165,6 @@ def section_od(g: Geometry, z: int, params: PhantomParams, fine: _Fine | None = 
     n = params.z_subsamples
     fine = fine or make_fine(g, params)
     ss = fine.ss
-    fy, fx = vy / ss, vx / ss  # fine px, nm
     sig = params.membrane_nm / 2.355
     sig_i = 6.0 / 2.355  # internal (thinner) membranes
     half_gap = 0.5 * params.cleft_width_nm + 0.5 * params.membrane_nm
@@ -267,7 +266,6 @@ def section_od(g: Geometry, z: int, params: PhantomParams, fine: _Fine | None = 
     if ss > 1:
         ny, nx = g.labels.shape[1:]
         out = out.reshape(ny, ss, nx, ss).mean(axis=(1, 3))
-    del fy, fx
     return out
 
 
