@@ -85,6 +85,13 @@ def supervoxel_id(index: Sequence[int], local: int) -> int:
     return (KINDS["supervoxel"] << KIND_SHIFT) | (_pack(index) << BLOCK_SHIFT) | int(local)
 
 
+def synapse_id(index: Sequence[int], local: int) -> int:
+    """Synapse ``local`` (1..MAX_LOCAL) detected in the block at grid position ``index``."""
+    if not 0 < int(local) <= MAX_LOCAL:
+        raise ConfigError(f"local synapse id {local}: expected 1..{MAX_LOCAL} per block")
+    return (KINDS["synapse"] << KIND_SHIFT) | (_pack(index) << BLOCK_SHIFT) | int(local)
+
+
 def supervoxel_ids(index: Sequence[int], local: np.ndarray) -> np.ndarray:
     """Vectorised ``supervoxel_id``: local labels (0 = background, kept 0) → uint64 ids."""
     local = np.asarray(local)
@@ -119,4 +126,5 @@ def decode(value: int) -> IdParts:
         return IdParts(kind, (0, 0, 0), value & ((1 << KIND_SHIFT) - 1))
     if kind == "block":
         return IdParts(kind, _unpack(value), 0)
-    return IdParts(kind, _unpack(value >> BLOCK_SHIFT), value & MAX_LOCAL)
+    return IdParts(kind, _unpack((value >> BLOCK_SHIFT) & ((1 << 3 * AXIS_BITS) - 1)),
+                   value & MAX_LOCAL)

@@ -37,6 +37,7 @@ STAGE_PACKAGES = (
     "pipeline.ingest",  # L1
     "pipeline.align",  # L2: stitch, align
     "pipeline.segment",  # L3
+    "pipeline.synapses",  # L4
     "pipeline.serve",  # L5: the graph load
 )
 

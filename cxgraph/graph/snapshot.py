@@ -295,11 +295,38 @@ def from_workspace(ws: Any) -> Snapshot:
         if ws.has_array(name):
             voxel_size = tuple(ws.array(name).attrs.get("voxel_size", voxel_size))
             break
+    merges = _read(t / "agglomeration.parquet")
+    if merges is not None and "merged" in merges.columns:  # the forest beyond the cut: not
+        merges = merges.filter(pl.col("merged"))  # merges of these bodies
+    supervoxels, bodies = _read(t / "supervoxels.parquet"), _read(t / "bodies.parquet")
+    operations = _read(t / "operations.parquet")
+    supervoxels, bodies = _apply_merges(supervoxels, bodies, operations)
     return make_snapshot(
-        "pipeline", str(ws.root), synapses=syn, bodies=_read(t / "bodies.parquet"),
-        supervoxels=_read(t / "supervoxels.parquet"), merges=_read(t / "agglomeration.parquet"),
-        operations=_read(t / "operations.parquet"), voxel_size=voxel_size,  # type: ignore[arg-type]
+        "pipeline", str(ws.root), synapses=syn, bodies=bodies, supervoxels=supervoxels,
+        merges=merges, operations=operations, voxel_size=voxel_size,  # type: ignore[arg-type]
     )
+
+
+def _apply_merges(supervoxels: pl.DataFrame | None, bodies: pl.DataFrame | None,
+                  operations: pl.DataFrame | None):
+    """Supervoxels and bodies after the ``merge`` operations (retired -> created)."""
+    if operations is None or supervoxels is None or not operations.height:
+        return supervoxels, bodies
+    ops = operations.filter(pl.col("kind") == "merge")
+    new = {old: row["created"][0] for row in ops.iter_rows(named=True)
+           for old in row["retired"] if row["created"]}
+    if not new:
+        return supervoxels, bodies
+    supervoxels = supervoxels.with_columns(
+        pl.col("body_id").replace(new).alias("body_id"))
+    if bodies is not None:
+        merged = bodies.with_columns(pl.col("body_id").replace(new)).group_by(
+            "body_id", maintain_order=True).agg(
+            [pl.col(c).sum() for c in ("size", "supervoxels") if c in bodies.columns]
+            + [pl.col(c).first() for c in bodies.columns
+               if c not in ("body_id", "size", "supervoxels")])
+        bodies = merged.select(bodies.columns)
+    return supervoxels, bodies
 
 
 def from_ground_truth(directory: Path | str) -> Snapshot:

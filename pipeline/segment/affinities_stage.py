@@ -111,7 +111,8 @@ def _net(path: str):
 
 
 def predict(x: np.ndarray, path: str, threads: int) -> np.ndarray:
-    """(3, Z, Y, X) float32 affinities of a standardised (Z, Y, X) volume."""
+    """(C, Z, Y, X) float32 raw network outputs (logits) of a standardised (Z, Y, X)
+    volume, for any of the pipeline's U-Nets."""
     import torch
 
     from pipeline.segment.unet import device
@@ -124,8 +125,7 @@ def predict(x: np.ndarray, path: str, threads: int) -> np.ndarray:
     dev = device()
     with torch.no_grad(), torch.autocast(dev.type, enabled=dev.type == "cuda"):
         inp = torch.from_numpy(np.ascontiguousarray(xp))[None, None].to(dev)
-        out = torch.sigmoid(net(inp.to(memory_format=torch.channels_last_3d))
-                            )[0, :3].float().cpu().numpy()
+        out = net(inp.to(memory_format=torch.channels_last_3d))[0].float().cpu().numpy()
     return out[:, : x.shape[0], : x.shape[1], : x.shape[2]]
 
 
@@ -147,7 +147,8 @@ def affinities_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     plan: Plan = ctx.plan
     params: AffinityParams = ctx.params
     x = standardise(ctx.read("aligned", block.read_roi), plan.grey)
-    affs = predict(x, plan.model, params.threads) if plan.model else baseline(x, params)
+    affs = (1 / (1 + np.exp(-predict(x, plan.model, params.threads)[:3])) if plan.model
+            else baseline(x, params))
     affs = affs[(slice(None), *block.write_roi.relative_to(block.read_roi))]
     ctx.write("affinities", block.write_roi, np.rint(affs * 255).astype(np.uint8))
     xy = affs[1:]

@@ -19,6 +19,7 @@ is re-run and a changed one gets a new one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import os
@@ -161,3 +162,29 @@ def body_ids(svs: np.ndarray, comp: np.ndarray) -> np.ndarray:
         digest = hashlib.sha256(np.ascontiguousarray(svs_sorted[a:b], np.uint64).tobytes())
         out[order[a:b]] = body_id_from_hash(digest.digest())
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class BodyLookup:
+    """Supervoxel id -> body id, for arrays of ids (sorted arrays, binary search)."""
+
+    sv: np.ndarray  # uint64 supervoxel ids, sorted
+    body: np.ndarray  # uint64 body id of each
+
+    @classmethod
+    def of(cls, sv: np.ndarray, body: np.ndarray) -> BodyLookup:
+        order = np.argsort(sv)
+        return cls(np.asarray(sv, np.uint64)[order], np.asarray(body, np.uint64)[order])
+
+    @classmethod
+    def from_table(cls, table) -> BodyLookup:
+        return cls.of(np.asarray(table["sv_id"].to_numpy(), np.uint64),
+                      np.asarray(table["body_id"].to_numpy(), np.uint64))
+
+    def __call__(self, svs: np.ndarray) -> np.ndarray:
+        """Body ids of ``svs`` (any shape); 0 for unknown ids and for 0."""
+        svs = np.asarray(svs, np.uint64)
+        if not len(self.sv):
+            return np.zeros(svs.shape, np.uint64)
+        at = np.clip(np.searchsorted(self.sv, svs), 0, len(self.sv) - 1)
+        return np.where(self.sv[at] == svs, self.body[at], np.uint64(0))

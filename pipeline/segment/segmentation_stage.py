@@ -18,6 +18,7 @@ import numpy as np
 
 from cxgraph.params import Params
 from pipeline.engine import Block, BlockContext, BlockGrid, Roi, StageContext
+from pipeline.segment.agglomeration import BodyLookup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +30,7 @@ class SegmentationParams(Params):
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    sv: np.ndarray  # uint64 supervoxel ids, sorted
-    body: np.ndarray  # uint64 body id of each
+    bodies: BodyLookup
 
 
 def prepare(ctx: StageContext) -> Plan:
@@ -42,11 +42,10 @@ def prepare(ctx: StageContext) -> Plan:
     sv = np.asarray(t["sv_id"].to_numpy(), np.uint64)
     body = np.asarray(t["body_id"].to_numpy(), np.uint64)
     if ctx.params.min_body_voxels > 0:
-        ids, inverse = np.unique(body, return_inverse=True)
+        _, inverse = np.unique(body, return_inverse=True)
         size = np.bincount(inverse, weights=t["size"].to_numpy())
         body = np.where(size[inverse] < ctx.params.min_body_voxels, np.uint64(0), body)
-    order = np.argsort(sv)
-    return Plan(sv[order], body[order])
+    return Plan(BodyLookup.of(sv, body))
 
 
 def grid(ctx: StageContext, plan: Plan) -> BlockGrid:
@@ -86,9 +85,7 @@ def segmentation_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     plan: Plan = ctx.plan
     svs = ctx.read("supervoxels", block.write_roi)
     present = np.unique(svs)
-    at = np.clip(np.searchsorted(plan.sv, present), 0, max(len(plan.sv) - 1, 0))
-    known = plan.sv[at] == present if len(plan.sv) else np.zeros(len(present), bool)
-    mapping = dict(zip(present[known].tolist(), plan.body[at][known].tolist(), strict=True))
+    mapping = dict(zip(present.tolist(), plan.bodies(present).tolist(), strict=True))
     seg = fastremap.remap(svs, mapping, preserve_missing_labels=True, in_place=False)
     ctx.write("segmentation", block.write_roi, seg.astype(np.uint64))
     bodies = np.unique(seg)

@@ -1,4 +1,8 @@
-"""``cxgraph train segment``: train the affinity U-Net, reproducibly, and record it.
+"""Training the pipeline's networks, reproducibly, and recording them (``cxgraph train``).
+
+``train(volumes, validation, out, config, task=...)`` trains a 3D U-Net for a
+``Task``: ``AFFINITIES`` here (``cxgraph train segment``), ``pipeline.synapses.
+train.SYNAPSES`` for synapses.
 
 Data: phantom volumes run through L1/L2 (``training_data.py``), or a user's own
 annotated volume to fine-tune on. Every step draws a random crop and augments it
@@ -10,11 +14,11 @@ not learn the phantom's quirks:
 - whole missing sections (set to 0, the pipeline's "no data") and damaged ones
   (a dark band), p = 0.05 per section;
 - small misalignment: a section shifted by up to ±3 px (input only);
-- elastic deformation of input and labels together (a smooth random field, ≤ 3 px);
+- elastic deformation of input and truth together (a smooth random field, ≤ 3 px);
 - flips in z, y, x and a y/x transpose.
 
-Loss: binary cross-entropy on every affinity channel, each voxel weighted so that
-boundary (affinity 0) and inside (1) weigh the same per crop, masked where the
+Affinities: binary cross-entropy on every affinity channel, each voxel weighted so
+that boundary (affinity 0) and inside (1) weigh the same per crop, masked where the
 neighbour lies outside the crop. Validation: the same loss on fixed crops of a
 held-out volume every ``val_every`` steps (the curve goes into the record).
 
@@ -30,6 +34,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,23 +70,27 @@ class TrainConfig:
 # --- augmentation ---------------------------------------------------------------------
 
 
-def _crop(vol: Volume, patch: tuple[int, int, int], rng: np.random.Generator,
-          pad: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """A random crop of patch + 2 * pad (pad room for elastic/shift), as (raw, labels)."""
+def crop(raw_vol: np.ndarray, truths: tuple[np.ndarray, ...], patch: tuple[int, int, int],
+         rng: np.random.Generator, pad: tuple[int, int, int]
+         ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """A random crop of patch + 2 * pad (room for elastic/shift) of the raw volume and of
+    its label-like truth volumes (same shape)."""
     size = [p + 2 * q for p, q in zip(patch, pad, strict=True)]
-    starts = [int(rng.integers(0, max(1, s - z + 1))) for s, z in zip(vol.raw.shape, size,
+    starts = [int(rng.integers(0, max(1, s - z + 1))) for s, z in zip(raw_vol.shape, size,
                                                                         strict=True)]
     sl = tuple(slice(a, a + z) for a, z in zip(starts, size, strict=True))
-    raw, lab = vol.raw[sl], vol.labels[sl]
+    raw, out = raw_vol[sl], tuple(t[sl] for t in truths)
     if raw.shape != tuple(size):  # a volume smaller than the crop: pad by reflection
         widths = [(0, z - s) for s, z in zip(raw.shape, size, strict=True)]
-        raw, lab = np.pad(raw, widths, mode="reflect"), np.pad(lab, widths, mode="reflect")
-    return raw, lab
+        raw = np.pad(raw, widths, mode="reflect")
+        out = tuple(np.pad(t, widths, mode="reflect") for t in out)
+    return raw, out
 
 
-def _elastic(x: np.ndarray, lab: np.ndarray, rng: np.random.Generator, amp: float = 3.0,
-             sigma: float = 12.0) -> tuple[np.ndarray, np.ndarray]:
-    """The same smooth in-plane deformation (≤ amp px) of each section of x and labels."""
+def _elastic(x: np.ndarray, truths: tuple[np.ndarray, ...], rng: np.random.Generator,
+             amp: float = 3.0, sigma: float = 12.0) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The same smooth in-plane deformation (≤ amp px) of each section of x and the truths
+    (nearest neighbour: they are labels)."""
     _, h, w = x.shape
     dy = ndimage.gaussian_filter(rng.normal(size=(h, w)), sigma)
     dx = ndimage.gaussian_filter(rng.normal(size=(h, w)), sigma)
@@ -89,24 +98,26 @@ def _elastic(x: np.ndarray, lab: np.ndarray, rng: np.random.Generator, amp: floa
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     coords = [yy + dy * scale, xx + dx * scale]
     out_x = np.stack([ndimage.map_coordinates(s, coords, order=1, mode="reflect") for s in x])
-    out_l = np.stack([ndimage.map_coordinates(s, coords, order=0, mode="reflect") for s in lab])
-    return out_x.astype(np.float32), out_l
+    out_t = tuple(np.stack([ndimage.map_coordinates(s, coords, order=0, mode="reflect")
+                            for s in t]) for t in truths)
+    return out_x.astype(np.float32), out_t
 
 
-def augment(raw: np.ndarray, lab: np.ndarray, patch: tuple[int, int, int],
+def augment(raw: np.ndarray, truths: tuple[np.ndarray, ...], patch: tuple[int, int, int],
             pad: tuple[int, int, int], rng: np.random.Generator
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """(standardised input (z, y, x) float32, labels) of exactly ``patch`` size."""
+            ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """(standardised input (z, y, x) float32, truths) of exactly ``patch`` size."""
     x = standardise(raw)
     nodata = raw == 0
     if rng.random() < 0.5:
-        x, lab = _elastic(x, lab, rng)
+        x, truths = _elastic(x, truths, rng)
     # misalign one section (input only: the truth does not move)
     if rng.random() < 0.3:
         z = int(rng.integers(0, x.shape[0]))
         x[z] = ndimage.shift(x[z], rng.uniform(-3, 3, 2), order=1, mode="reflect")
     sl = tuple(slice(q, q + p) for p, q in zip(patch, pad, strict=True))
-    x, lab, nodata = x[sl].copy(), lab[sl].copy(), nodata[sl]
+    x, nodata = x[sl].copy(), nodata[sl]
+    truths = tuple(t[sl] for t in truths)
     # intensity
     x = np.sign(x) * np.abs(x) ** rng.uniform(0.6, 1.6) if rng.random() < 0.5 else x
     x = x * rng.uniform(0.5, 1.5) + rng.uniform(-0.3, 0.3)
@@ -124,41 +135,70 @@ def augment(raw: np.ndarray, lab: np.ndarray, patch: tuple[int, int, int],
     # flips and transpose
     for axis in range(3):
         if rng.random() < 0.5:
-            x, lab = np.flip(x, axis), np.flip(lab, axis)
+            x, truths = np.flip(x, axis), tuple(np.flip(t, axis) for t in truths)
     if rng.random() < 0.5:
-        x, lab = x.transpose(0, 2, 1), lab.transpose(0, 2, 1)
-    return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(lab)
+        x, truths = x.transpose(0, 2, 1), tuple(t.transpose(0, 2, 1) for t in truths)
+    return np.ascontiguousarray(x, np.float32), tuple(np.ascontiguousarray(t) for t in truths)
 
 
-def _targets(lab: np.ndarray, margin: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def margin_mask(shape: tuple[int, ...], margin: tuple[int, int, int]) -> np.ndarray:
+    """1 inside the crop, 0 within ``margin`` of its faces (no loss where context is cut)."""
+    keep = np.zeros(shape, np.float32)
+    keep[tuple(slice(m, s - m) for m, s in zip(margin, shape, strict=True))] = 1.0
+    return keep
+
+
+def balanced(target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Weights that make the 1s and the 0s of a binary target weigh the same (within mask)."""
+    pos = float((target * mask).sum())
+    neg = float(((1 - target) * mask).sum())
+    total = pos + neg
+    wp = total / (2 * pos) if pos else 0.0
+    wn = total / (2 * neg) if neg else 0.0
+    return mask * np.where(target > 0.5, wp, wn).astype(np.float32)
+
+
+def bce(logits, y, w):
+    return (torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+            * w).sum() / w.sum().clamp(min=1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """What a network learns: which truth volumes it needs, their targets, the loss."""
+
+    name: str  # "affinities", "synapses"
+    out_channels: int
+    truths: Callable[[Volume], tuple[np.ndarray, ...]]
+    targets: Callable[[tuple[np.ndarray, ...], tuple[int, int, int]],
+                      tuple[np.ndarray, np.ndarray]]
+    loss: Callable[..., torch.Tensor]
+
+
+def _affinity_targets(truths: tuple[np.ndarray, ...], margin: tuple[int, int, int]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    (lab,) = truths
     affs, mask = affinities(lab, AFFINITY_OFFSETS)
-    if any(margin):
-        keep = np.zeros(lab.shape, np.float32)
-        keep[tuple(slice(m, s - m) for m, s in zip(margin, lab.shape, strict=True))] = 1.0
-        mask = mask * keep
-    # balance boundary and inside per channel
-    w = np.empty_like(mask)
-    for c in range(affs.shape[0]):
-        pos = float((affs[c] * mask[c]).sum())
-        neg = float(((1 - affs[c]) * mask[c]).sum())
-        total = pos + neg
-        wp = total / (2 * pos) if pos else 0.0
-        wn = total / (2 * neg) if neg else 0.0
-        w[c] = mask[c] * np.where(affs[c] > 0.5, wp, wn)
+    mask = mask * margin_mask(lab.shape, margin)
+    w = np.stack([balanced(affs[c], mask[c]) for c in range(affs.shape[0])])
     return affs, w
+
+
+AFFINITIES = Task("affinities", len(AFFINITY_OFFSETS), lambda v: (v.labels,),
+                  _affinity_targets, bce)
 
 
 # --- training -------------------------------------------------------------------------
 
 
-def _batch(volumes: list[Volume], cfg: TrainConfig, rng: np.random.Generator):
+def _batch(task: Task, volumes: list[Volume], cfg: TrainConfig, rng: np.random.Generator):
     pad = (2, 8, 8)
     xs, ys, ws = [], [], []
     for _ in range(cfg.batch):
         vol = volumes[int(rng.integers(0, len(volumes)))]
-        raw, lab = _crop(vol, cfg.patch, rng, pad)
-        x, lab = augment(raw, lab, cfg.patch, pad, rng)
-        y, w = _targets(lab, cfg.loss_margin)
+        raw, truths = crop(vol.raw, task.truths(vol), cfg.patch, rng, pad)
+        x, truths = augment(raw, truths, cfg.patch, pad, rng)
+        y, w = task.targets(truths, cfg.loss_margin)
         xs.append(x[None])
         ys.append(y)
         ws.append(w)
@@ -166,26 +206,22 @@ def _batch(volumes: list[Volume], cfg: TrainConfig, rng: np.random.Generator):
             torch.from_numpy(np.stack(ws)))
 
 
-def _val_crops(volume: Volume, cfg: TrainConfig, n: int = 4):
+def _val_crops(task: Task, volume: Volume, cfg: TrainConfig, n: int = 4):
     rng = np.random.default_rng(12345)
     out = []
     for _ in range(n):
-        raw, lab = _crop(volume, cfg.patch, rng, (0, 0, 0))
-        y, w = _targets(lab, cfg.loss_margin)
+        raw, truths = crop(volume.raw, task.truths(volume), cfg.patch, rng, (0, 0, 0))
+        y, w = task.targets(truths, cfg.loss_margin)
         out.append((torch.from_numpy(standardise(raw)[None, None]), torch.from_numpy(y[None]),
                     torch.from_numpy(w[None])))
     return out
 
 
-def _loss(logits, y, w):
-    return (torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
-            * w).sum() / w.sum().clamp(min=1.0)
-
-
 def train(volumes: list[Volume], validation: Volume, out: Path, cfg: TrainConfig,
-          net_config: UNetConfig = UNetConfig(),  # noqa: B008 - frozen default
-          init: Path | None = None) -> dict[str, Any]:
+          net_config: UNetConfig | None = None, init: Path | None = None,
+          task: Task = AFFINITIES) -> dict[str, Any]:
     """Train (or fine-tune from ``init``), save ``out``.pt/.json; return the record."""
+    net_config = net_config or UNetConfig(out_channels=task.out_channels)
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
@@ -197,16 +233,16 @@ def train(volumes: list[Volume], validation: Volume, out: Path, cfg: TrainConfig
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps,
                                                 pct_start=min(0.3, max(0.05, 5 / cfg.steps)))
-    val = _val_crops(validation, cfg)
+    val = _val_crops(task, validation, cfg)
     curve: list[dict[str, float]] = []
     t0 = time.perf_counter()
     running = []
-    for step in tqdm(range(1, cfg.steps + 1), desc="train segment", unit="step"):
+    for step in tqdm(range(1, cfg.steps + 1), desc=f"train {task.name}", unit="step"):
         net.train()
-        x, y, w = (t.to(dev) for t in _batch(volumes, cfg, rng))
+        x, y, w = (t.to(dev) for t in _batch(task, volumes, cfg, rng))
         x = x.to(memory_format=torch.channels_last_3d)
         with torch.autocast(dev.type, enabled=dev.type == "cuda"):
-            loss = _loss(net(x), y, w)
+            loss = task.loss(net(x), y, w)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -215,15 +251,16 @@ def train(volumes: list[Volume], validation: Volume, out: Path, cfg: TrainConfig
         if step % cfg.val_every == 0 or step == cfg.steps:
             net.eval()
             with torch.no_grad():
-                vl = float(np.mean([float(_loss(net(a.to(dev)), b.to(dev), c.to(dev)))
+                vl = float(np.mean([float(task.loss(net(a.to(dev)), b.to(dev), c.to(dev)))
                                     for a, b, c in val]))
             curve.append({"step": step, "train_loss": float(np.mean(running)),
                           "val_loss": vl, "seconds": round(time.perf_counter() - t0, 1)})
             running = []
             log.info("step %d: train %.4f val %.4f", step, curve[-1]["train_loss"], vl)
     record = {
-        "architecture": "UNet3D-affinities", "config": net_config.to_dict(),
-        "offsets": [list(o) for o in AFFINITY_OFFSETS], "training": cfg.to_dict(),
+        "architecture": f"UNet3D-{task.name}", "config": net_config.to_dict(),
+        "offsets": [list(o) for o in AFFINITY_OFFSETS] if task is AFFINITIES else None,
+        "training": cfg.to_dict(),
         "data": {v.name: v.digest() for v in volumes}, "validation_data": validation.name,
         "init": str(init) if init else None, "curve": curve, "device": str(dev),
         "train_seconds": round(time.perf_counter() - t0, 1), "torch": torch.__version__,

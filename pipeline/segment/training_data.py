@@ -3,8 +3,10 @@
 A training volume is a phantom (``pipeline.phantom``) run through the real L1/L2
 stages — tiles, flat field, stitching, registration — so the network learns on
 the ``aligned`` volume exactly as inference reads it (tile seams, normalisation,
-residual misalignment, missing sections as 0), beside the phantom's true labels
-in the same nominal frame. Or a user's own annotated volume (``--raw/--labels``).
+missing sections as 0), beside the phantom's true labels moved onto each aligned
+section (phase correlation against the clean EM: the registration leaves a free
+constant and sub-pixel to pixel errors per section, and a truth 2 px off its image
+teaches blurred boundaries). Or a user's own annotated volume (``--raw/--labels``).
 
 ``Volume.raw`` is uint8 (Z, Y, X), 0 = no data; ``Volume.labels`` uint64, 0 =
 extracellular space / unlabelled.
@@ -16,8 +18,10 @@ import dataclasses
 import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import polars as pl
 import zarr
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,7 @@ class Volume:
     name: str
     raw: np.ndarray  # uint8 (z, y, x), 0 = no data
     labels: np.ndarray  # uint64 (z, y, x), 0 = background
+    synapses: Any = None  # the true synapses (a table: pre/post z, y, x in this frame)
 
     def digest(self) -> str:
         h = hashlib.sha256()
@@ -64,7 +69,8 @@ def phantom_volume(cache: Path, seed: int, shape: tuple[int, int, int],
     from cxgraph.config import Config
     from cxgraph.workspace import Workspace
     from pipeline import registry
-    from pipeline.phantom import PhantomParams, render_phantom
+    from pipeline.phantom import render_phantom
+    from pipeline.phantom.params import preset_params
 
     key = hashlib.sha256(repr((seed, shape, faults, sorted((preset or {}).items())))
                          .encode()).hexdigest()[:12]
@@ -72,14 +78,27 @@ def phantom_volume(cache: Path, seed: int, shape: tuple[int, int, int],
     ws_dir, in_dir = root / "ws", root / "in"
     if not (ws_dir / "volumes.zarr" / "aligned" / "zarr.json").exists():
         log.info("training volume: phantom seed %d %s -> %s", seed, shape, root)
-        render_phantom(in_dir, PhantomParams(seed=seed, shape=shape, faults=faults,
+        render_phantom(in_dir, preset_params("tem", seed=seed, shape=shape, faults=faults,
                                              **(preset or {})))
         ws = Workspace.create(ws_dir, Config())
         registry.run_pipeline(ws, {"tile_dir": in_dir}, until="align")
+    from pipeline.segment.evaluate import labels_in_aligned_frame, section_offsets
+
     ws = Workspace.open(ws_dir)
     raw = np.asarray(ws.array("aligned")[...])
-    labels = np.asarray(zarr.open_array(str(in_dir / "gt" / "labels.zarr"), mode="r")[...])
-    return Volume(f"phantom-{seed}", raw, labels.astype(np.uint64))
+    gt = in_dir / "gt"
+    labels = np.asarray(zarr.open_array(str(gt / "labels.zarr"), mode="r")[...])
+    em = np.asarray(zarr.open_array(str(gt / "em.zarr"), mode="r")[...])
+    # the truth moved onto the image section by section (registration error and gauge)
+    offsets = section_offsets(raw, em)
+    labels = labels_in_aligned_frame(labels, offsets, per_section=True)
+    syn = pl.read_parquet(gt / "synapses.parquet")
+    for side in ("pre", "post"):  # the points move with their section, as the labels did
+        d = np.nan_to_num(np.round(offsets[np.clip(syn[f"{side}_z"].to_numpy(), 0,
+                                                   len(offsets) - 1)]))
+        syn = syn.with_columns((pl.col(f"{side}_y") - d[:, 0]).alias(f"{side}_y"),
+                               (pl.col(f"{side}_x") - d[:, 1]).alias(f"{side}_x"))
+    return Volume(f"phantom-{seed}", raw, labels.astype(np.uint64), syn)
 
 
 def user_volume(raw_path: Path, labels_path: Path) -> Volume:

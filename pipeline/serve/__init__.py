@@ -10,10 +10,9 @@ STAMP_READERS["graph"] = graph_stage.read_graph_stamp
 
 STAGE = registry.register(Stage(
     name="graph", layer="L5", params=GraphParams,
-    inputs=(table("synapses"), table("supervoxels"), table("agglomeration")),
+    inputs=(table("synapses"), table("connections"), table("supervoxels"),
+            table("agglomeration"), table("bodies"), table("operations")),
     outputs=(graph(),),
     finalize=graph_stage.finalize,
-    # joins the default pipeline when L3/L4 write these tables; until then `cxgraph load`
-    default=False,
     description="tables -> a version of the Neo4j graph + L5 graph statistics",
 ))

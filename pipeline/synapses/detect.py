@@ -1,0 +1,97 @@
+"""Synapse targets and candidates, in the representation of synful (Buhmann et al. 2021).
+
+The network predicts, per voxel (z, y, x):
+
+- channel 0: the postsynaptic mask — near a synapse's postsynaptic site (a ball of
+  ``POST_RADIUS`` voxels around the true post point, in y/x px and z sections);
+- channels 1-3: the direction from there to the presynaptic partner, (dz, dy, dx) in
+  voxels divided by ``DIRECTION_SCALE``.
+
+``synapse_balls`` rasterises the true synapses into two label volumes (post ball and
+pre ball of synapse k both carry k + 1), which the training crops and augments like
+labels; ``targets`` turns an augmented pair into the mask and direction targets (the
+direction to the centroid of the pre ball, so flips, transposes and elastic warps
+need no bookkeeping).
+
+``candidates`` extracts synapses from predictions: connected components of the mask
+above a threshold; each gives a post point (the most confident voxel), a pre point
+(the post point plus the mean predicted direction of the component), a confidence
+(its maximum probability) and its size. Polyadic sites come out as several
+components pointing to one pre point.
+"""
+
+from __future__ import annotations
+
+import cc3d
+import numpy as np
+
+POST_RADIUS = (1, 4, 4)  # voxels (z, y, x): a post site's ball in the targets
+DIRECTION_SCALE = 16.0  # voxels per unit of the predicted direction
+
+
+def synapse_balls(shape: tuple[int, int, int], pre: np.ndarray, post: np.ndarray,
+                  radius: tuple[int, int, int] = POST_RADIUS) -> tuple[np.ndarray, np.ndarray]:
+    """(post_ids, pre_ids) uint32 volumes: synapse k (rows of the (n, 3) voxel arrays) marks
+    an ellipsoid of ``radius`` around its post point and its pre point with k + 1."""
+    post_ids = np.zeros(shape, np.uint32)
+    pre_ids = np.zeros(shape, np.uint32)
+    rz, ry, rx = radius
+    zz, yy, xx = np.mgrid[-rz:rz + 1, -ry:ry + 1, -rx:rx + 1]
+    ball = (zz / max(rz, 0.5)) ** 2 + (yy / ry) ** 2 + (xx / rx) ** 2 <= 1.0
+    offs = np.stack(np.nonzero(ball), 1) - np.array([rz, ry, rx])
+    for k, (p, q) in enumerate(zip(np.rint(pre).astype(int), np.rint(post).astype(int),
+                                   strict=True)):
+        for vol, centre in ((post_ids, q), (pre_ids, p)):
+            pts = offs + centre
+            ok = np.all((pts >= 0) & (pts < shape), axis=1)
+            vol[tuple(pts[ok].T)] = k + 1
+    return post_ids, pre_ids
+
+
+def targets(post_ids: np.ndarray, pre_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(4, Z, Y, X) targets [mask, dz, dy, dx] and a (4, Z, Y, X) validity: the direction
+    counts only where the partner's pre ball is inside the crop."""
+    y = np.zeros((4, *post_ids.shape), np.float32)
+    valid = np.zeros((4, *post_ids.shape), np.float32)
+    y[0] = post_ids > 0
+    valid[0] = 1.0
+    ids = np.unique(post_ids[post_ids > 0])
+    if ids.size:
+        pre_stats = cc3d.statistics(pre_ids.astype(np.uint32))
+        counts, centroids = pre_stats["voxel_counts"], pre_stats["centroids"]
+        grid = np.indices(post_ids.shape, dtype=np.float32)
+        for k in ids.tolist():
+            if k >= len(counts) or counts[k] == 0:
+                continue
+            here = post_ids == k
+            for c in range(3):
+                y[1 + c][here] = (centroids[k][c] - grid[c][here]) / DIRECTION_SCALE
+                valid[1 + c][here] = 1.0
+    return y, valid
+
+
+def candidates(prob: np.ndarray, direction: np.ndarray, threshold: float = 0.5,
+               min_voxels: int = 3) -> list[dict]:
+    """Synapse candidates (see the module docstring) from a (Z, Y, X) post probability in
+    [0, 1] and a (3, Z, Y, X) direction in voxels. Points are voxel coordinates of the
+    given arrays; pre points may fall outside them."""
+    labels, n = cc3d.connected_components(prob > threshold, return_N=True, connectivity=26)
+    if n == 0:
+        return []
+    stats = cc3d.statistics(labels)
+    out = []
+    for k in range(1, n + 1):
+        size = int(stats["voxel_counts"][k])
+        if size < min_voxels:
+            continue
+        sl = stats["bounding_boxes"][k]
+        here = labels[sl] == k
+        p = prob[sl] * here
+        best = np.unravel_index(int(np.argmax(p)), p.shape)
+        post = np.array([s.start + b for s, b in zip(sl, best, strict=True)], float)
+        w = p[here]
+        d = np.array([(direction[c][sl][here] * w).sum() / max(w.sum(), 1e-6)
+                      for c in range(3)])
+        out.append({"post": post, "pre": post + d, "confidence": float(p.max()),
+                    "size": size})
+    return out

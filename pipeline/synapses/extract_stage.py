@@ -1,0 +1,110 @@
+"""The L4 ``synapses`` stage: synapse candidates with their partners, block by block.
+
+Each block reads the predictions and the supervoxels over its write region plus
+``context`` (the reach of the predicted direction), extracts candidates
+(``detect.candidates``), keeps those whose post point lies in its own write region
+(so a synapse on a block face is counted once), and looks up the supervoxel and body
+(``tables/supervoxels``) under the pre and post points. A pre point that lands
+outside the volume or the read region is clamped to it.
+
+Output ``tables/synapse_candidates``: synapse_id (``cxgraph.ids.synapse_id``: block +
+local), pre_sv, post_sv, pre_body, post_body, pre_z/y/x, post_z/y/x (voxels),
+confidence, size, block. L4 quality per block: ``synapses``, ``confidence_mean``,
+``confidence_p10``, ``unassigned_fraction`` (a partner on no body, or both on one:
+an autapse), ``autapses``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from cxgraph.ids import synapse_id
+from cxgraph.params import Params
+from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
+from pipeline.segment.agglomeration import BodyLookup
+from pipeline.synapses.detect import candidates
+from pipeline.synapses.predict_stage import DIR_UNITS
+
+
+@dataclasses.dataclass(frozen=True)
+class SynapseParams(Params):
+    """L4 synapse extraction."""
+
+    threshold: float = 0.5  # post probability above which voxels form a candidate
+    min_voxels: int = 6  # smaller candidates are dropped
+    min_confidence: float = 0.6  # candidates whose peak probability is lower are dropped
+    context: tuple[int, int, int] = (4, 32, 32)  # read margin: covers the direction's reach
+
+
+def context(params: SynapseParams) -> tuple[int, int, int]:
+    return params.context
+
+
+def prepare(ctx: StageContext) -> BodyLookup:
+    return BodyLookup.from_table(ctx.read_table("supervoxels"))
+
+
+def grid(ctx: StageContext, plan: BodyLookup) -> BlockGrid:
+    return BlockGrid(tuple(ctx.input_array("synapse_post").shape),
+                     ctx.ws.config["blocks"].block_shape, context(ctx.params))
+
+
+def synapses_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
+    p: SynapseParams = ctx.params
+    bodies: BodyLookup = ctx.plan
+    roi = block.read_roi
+    prob = ctx.read("synapse_post", roi).astype(np.float32) / 255.0
+    direction = ctx.read("synapse_dir", roi).astype(np.float32) / DIR_UNITS
+    svs = ctx.read("supervoxels", roi)
+    lo, hi = np.array(block.write_roi.begin), np.array(block.write_roi.end)
+    origin = np.array(roi.begin)
+    rows = []
+    for c in candidates(prob, direction, p.threshold, p.min_voxels):
+        post = c["post"] + origin
+        if c["confidence"] < p.min_confidence or np.any(post < lo) or np.any(post >= hi):
+            continue
+        pre = np.clip(np.rint(c["pre"]), 0, np.array(svs.shape) - 1).astype(int)
+        post_local = np.rint(c["post"]).astype(int)
+        pre_sv, post_sv = int(svs[tuple(pre)]), int(svs[tuple(post_local)])
+        pre_abs = pre + origin
+        rows.append({"pre_sv": pre_sv, "post_sv": post_sv,
+                     "pre_z": float(pre_abs[0]), "pre_y": float(pre_abs[1]),
+                     "pre_x": float(pre_abs[2]), "post_z": float(post[0]),
+                     "post_y": float(post[1]), "post_x": float(post[2]),
+                     "confidence": c["confidence"], "size": c["size"]})
+    rows.sort(key=lambda r: (r["post_z"], r["post_y"], r["post_x"]))
+    if rows:
+        pre_b = bodies(np.array([r["pre_sv"] for r in rows], np.uint64))
+        post_b = bodies(np.array([r["post_sv"] for r in rows], np.uint64))
+        for k, r in enumerate(rows):
+            r.update(synapse_id=synapse_id(block.index, k + 1), pre_body=int(pre_b[k]),
+                     post_body=int(post_b[k]))
+    ctx.rows("synapse_candidates", block, rows)
+    conf = np.array([r["confidence"] for r in rows])
+    autapse = sum(1 for r in rows if r["pre_body"] == r["post_body"] != 0)
+    unassigned = sum(1 for r in rows if 0 in (r["pre_body"], r["post_body"])) + autapse
+    return [{"metric": "synapses", "value": float(len(rows))},
+            {"metric": "confidence_mean", "value": float(conf.mean()) if len(rows) else None},
+            {"metric": "confidence_p10",
+             "value": float(np.percentile(conf, 10)) if len(rows) else None},
+            {"metric": "unassigned_fraction",
+             "value": unassigned / len(rows) if rows else 0.0},
+            {"metric": "autapses", "value": float(autapse)}]
+
+
+COLUMNS = {"synapse_id": "int64", "pre_sv": "int64", "post_sv": "int64", "pre_body": "int64",
+           "post_body": "int64", "pre_z": "float64", "pre_y": "float64", "pre_x": "float64",
+           "post_z": "float64", "post_y": "float64", "post_x": "float64",
+           "confidence": "float64", "size": "int64", "block": "int64"}
+
+
+def finalize(ctx: StageContext, plan: BodyLookup) -> None:
+    """A volume without a single synapse still gets its (empty) table."""
+    import pyarrow as pa
+
+    if ctx.block_table("synapse_candidates") is None:
+        ctx.write_table("synapse_candidates", pa.table(
+            {c: pa.array([], type=getattr(pa, t)()) for c, t in COLUMNS.items()}))

@@ -1,0 +1,85 @@
+"""The L4 ``synapse_prediction`` stage: the synapse network, block by block.
+
+Like ``affinities`` (same standardisation, read margin, devices and fixed CPU threads),
+with the synapse network (``detect.py``): ``volumes.zarr/synapse_post`` uint8 (Z, Y, X),
+255 * probability of being near a postsynaptic site, and ``volumes.zarr/synapse_dir``
+int8 (3, Z, Y, X), the direction to the presynaptic partner in quarter voxels
+(±31 voxels). L4 quality per block: ``synapse_mask_fraction`` (probability > 0.5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cxgraph.errors import ConfigError
+from cxgraph.params import Params
+from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
+from pipeline.segment.affinities_stage import MODELS, predict
+from pipeline.segment.training_data import grey_range, standardise
+from pipeline.synapses.detect import DIRECTION_SCALE
+
+SHIPPED = MODELS / "synapses-unet.pt"
+DIR_UNITS = 4.0  # synapse_dir stores voxels * DIR_UNITS as int8
+
+
+@dataclasses.dataclass(frozen=True)
+class SynapsePredictionParams(Params):
+    """L4 synapse prediction."""
+
+    model: str = ""  # weights file (.pt); "" = the model shipped with cxgraph
+    context: tuple[int, int, int] = (4, 24, 24)  # read margin per block, voxels (z, y, x)
+    threads: int = 2  # torch CPU threads per block (fixed: same bytes on every executor)
+
+
+def model_path(params: SynapsePredictionParams) -> Path:
+    path = Path(params.model) if params.model else SHIPPED
+    if not path.exists():
+        raise ConfigError(f"synapse_prediction.model: {path} does not exist (train one with "
+                          "`cxgraph train synapses`, or leave it empty for the shipped one)")
+    return path
+
+
+def context(params: SynapsePredictionParams) -> tuple[int, int, int]:
+    return params.context
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    grey: tuple[float, float]
+    model: str
+
+
+def prepare(ctx: StageContext) -> Plan:
+    aligned = ctx.input_array("aligned")
+    z, y, x = aligned.shape
+    grey = grey_range(np.asarray(aligned[:: max(1, z // 16)]))
+    chunks = ctx.ws.config["blocks"].chunk_shape
+    vs, off = aligned.attrs.get("voxel_size", (1, 1, 1)), aligned.attrs.get("offset", (0, 0, 0))
+    ctx.create_array("synapse_post", (z, y, x), np.uint8, chunks, vs, off,
+                     attrs={"scale": "uint8 255 = probability 1"})
+    ctx.create_array("synapse_dir", (3, z, y, x), np.int8, (3, *chunks), vs, off,
+                     attrs={"axes": ["c", "z", "y", "x"],
+                            "scale": f"int8 = voxels * {DIR_UNITS} (dz, dy, dx) to pre"})
+    return Plan(grey, str(model_path(ctx.params)))
+
+
+def grid(ctx: StageContext, plan: Plan) -> BlockGrid:
+    return BlockGrid(tuple(ctx.input_array("aligned").shape),
+                     ctx.ws.config["blocks"].block_shape, context(ctx.params))
+
+
+def synapse_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
+    plan: Plan = ctx.plan
+    x = standardise(ctx.read("aligned", block.read_roi), plan.grey)
+    out = predict(x, plan.model, ctx.params.threads)
+    out = out[(slice(None), *block.write_roi.relative_to(block.read_roi))]
+    prob = 1 / (1 + np.exp(-out[0]))
+    direction = out[1:4] * DIRECTION_SCALE * DIR_UNITS
+    ctx.write("synapse_post", block.write_roi, np.rint(prob * 255).astype(np.uint8))
+    ctx.write("synapse_dir", block.write_roi,
+              np.clip(np.rint(direction), -127, 127).astype(np.int8))
+    return [{"metric": "synapse_mask_fraction", "value": float((prob > 0.5).mean())}]

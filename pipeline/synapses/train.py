@@ -1,0 +1,57 @@
+"""``cxgraph train synapses``: the synapse network's task for ``pipeline.segment.train``.
+
+Same U-Net, same crops and augmentations as the affinity network (the truth volumes
+are the rasterised synapses of ``detect.synapse_balls``); 4 output channels: the
+postsynaptic mask (binary cross-entropy; positives weighted up to ``MAX_POS_WEIGHT``
+times, they are rare) and the direction to the presynaptic partner (smooth L1, only
+where the mask is set and the partner lies in the crop).
+
+Training volumes are phantoms with boutons 3x denser than the default, so that each
+crop holds synapses (``TRAINING_PRESET``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline.segment.train import Task, margin_mask
+from pipeline.segment.training_data import Volume
+from pipeline.synapses.detect import synapse_balls, targets
+
+MAX_POS_WEIGHT = 20.0
+TRAINING_PRESET = {"bouton_spacing_nm": 1000.0}
+_balls: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _truths(vol: Volume) -> tuple[np.ndarray, np.ndarray]:
+    if vol.name not in _balls:
+        s = vol.synapses
+        pre = np.stack([s["pre_z"].to_numpy(), s["pre_y"].to_numpy(), s["pre_x"].to_numpy()], 1)
+        post = np.stack([s["post_z"].to_numpy(), s["post_y"].to_numpy(),
+                         s["post_x"].to_numpy()], 1)
+        _balls[vol.name] = synapse_balls(vol.raw.shape, pre, post)
+    return _balls[vol.name]
+
+
+def _targets(truths, margin):
+    y, valid = targets(*truths)
+    keep = margin_mask(y.shape[1:], margin)
+    w = valid * keep
+    pos = float((y[0] * w[0]).sum())
+    neg = float(((1 - y[0]) * w[0]).sum())
+    wpos = min(MAX_POS_WEIGHT, neg / pos) if pos else 1.0
+    w[0] = w[0] * np.where(y[0] > 0.5, wpos, 1.0)
+    return y, w
+
+
+def _loss(logits, y, w):
+    mask = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits[:, :1], y[:, :1], reduction="none") * w[:, :1]
+    direction = torch.nn.functional.smooth_l1_loss(
+        logits[:, 1:], y[:, 1:], reduction="none", beta=0.1) * w[:, 1:]
+    return mask.sum() / w[:, :1].sum().clamp(min=1.0) + \
+        direction.sum() / w[:, 1:].sum().clamp(min=1.0)
+
+
+SYNAPSES = Task("synapses", 4, _truths, _targets, _loss)

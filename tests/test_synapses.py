@@ -1,0 +1,84 @@
+"""L4 on tiny inputs with exact answers: targets <-> candidates, partner scoring, the
+refinement's safe-merge rule and its proofreading list."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+
+from cxgraph.config import Config
+from cxgraph.workspace import Workspace
+from pipeline import registry
+from pipeline.synapses.detect import DIRECTION_SCALE, candidates, synapse_balls, targets
+from pipeline.synapses.evaluate import partner_scores
+
+PRE = np.array([[5.0, 20, 20], [5, 40, 44]])
+POST = np.array([[5.0, 26, 20], [6, 40, 36]])
+
+
+def test_targets_decode_back_to_the_synapses():
+    post_ids, pre_ids = synapse_balls((12, 64, 64), PRE, POST)
+    y, valid = targets(post_ids, pre_ids)
+    assert valid[1:][:, post_ids > 0].min() == 1.0
+    found = candidates(y[0], y[1:] * DIRECTION_SCALE, threshold=0.5)
+    assert len(found) == 2
+    for c in found:
+        k = int(np.argmin(np.linalg.norm(POST - c["post"], axis=1)))
+        assert np.linalg.norm(c["post"] - POST[k]) <= 4.5  # the most confident voxel of the ball
+        assert np.linalg.norm(c["pre"] - PRE[k]) <= 1.0  # the mean direction points home
+
+
+def test_partner_scores_count_distance_and_partners():
+    gt = np.zeros((12, 64, 64), np.uint64)
+    gt[:, :23] = 1  # synapse 1: pre in body 1 ...
+    gt[:, 23:] = 2  # ... post in body 2
+    truth = {"pre_id": [1], "post_id": [2], "pre_z": [5], "pre_y": [20], "pre_x": [20],
+             "post_z": [5], "post_y": [26], "post_x": [20]}
+    good = {k: v for k, v in truth.items() if k not in ("pre_id", "post_id")}  # exact points
+    vs = (40, 8, 8)
+    assert partner_scores(good, truth, gt, vs)["f"] == 1.0
+    swapped = {**good, "pre_y": [26], "post_y": [20]}  # direction reversed: wrong partners
+    assert partner_scores(swapped, truth, gt, vs)["tp"] == 0
+    far = {**good, "post_x": [20 + 60]}  # 480 nm away
+    r = partner_scores(far, truth, gt, vs)
+    assert r["tp"] == 0 and r["precision"] == 0 and r["recall"] == 0
+
+
+def test_refine_merges_an_inner_fragment_but_not_an_autapse(tmp_path):
+    """Bodies: 10 (large, touches the faces), 20 (a small fragment inside), 30 (inside,
+    but has a synapse with 10). Untaken forest edges 10-20 and 10-30, both at 0.6."""
+    ws = Workspace.create(tmp_path / "ws", Config())
+    ws.create_array("supervoxels", (20, 100, 100), np.uint64)
+    sv = pl.DataFrame({
+        "sv_id": [1, 2, 3], "body_id": [10, 20, 30], "size": [50000, 500, 800],
+        "z0": [0, 5, 5], "y0": [0, 40, 60], "x0": [0, 40, 60], "z1": [20, 8, 8],
+        "y1": [100, 50, 70], "x1": [100, 50, 70], "centroid_z": [10.0, 6, 6],
+        "centroid_y": [50.0, 45, 65], "centroid_x": [50.0, 45, 65], "block": [0, 0, 0],
+        "stage_run": ["a", "a", "a"]})
+    forest = pl.DataFrame({"sv_a": [1, 1], "sv_b": [2, 3], "score": [0.6, 0.6],
+                           "affinity": [0.4, 0.4], "step": [0, 1], "merged": [False, False],
+                           "block": [0, 0], "stage_run": ["a", "a"]})
+    cand = pl.DataFrame({
+        "synapse_id": [7], "pre_sv": [1], "post_sv": [3], "pre_body": [10], "post_body": [30],
+        "pre_z": [6.0], "pre_y": [58.0], "pre_x": [58.0], "post_z": [6.0], "post_y": [62.0],
+        "post_x": [62.0], "confidence": [0.9], "size": [20], "block": [0]})
+    for name, df in (("supervoxels", sv), ("agglomeration", forest),
+                     ("synapse_candidates", cand)):
+        ws.write_table(name, df.to_arrow())
+    (res,) = registry.run_pipeline(ws, only=["refine"])
+    assert res.action == "ran"
+    ops = ws.read_table("operations").to_pylist()
+    assert len(ops) == 1 and ops[0]["kind"] == "merge" and sorted(ops[0]["retired"]) == [10, 20]
+    new = ops[0]["created"][0]
+    assert json.loads(ops[0]["params"])["edges"] == [{"sv_a": 1, "sv_b": 2, "score": 0.6}]
+    syn = ws.read_table("synapses").to_pylist()
+    assert [(s["pre_body"], s["post_body"]) for s in syn] == [(new, 30)]
+    assert ws.read_table("connections").to_pylist() == [
+        {"pre": new, "post": 30, "weight": 1, "confidence_mean": 0.9}]
+    proof = ws.read_table("proofreading").to_pylist()
+    split = [p for p in proof if p["kind"] == "split"]
+    assert len(split) == 1 and {split[0]["body_a"], split[0]["body_b"]} == {new, 30}
+    assert "autapse" in split[0]["evidence"] and split[0]["synapses_affected"] == 1
+    assert proof[0]["rank"] == 1
