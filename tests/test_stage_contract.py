@@ -45,13 +45,16 @@ CHANGES = {
     "supervoxels": ("supervoxels.seed_distance_px", 3),
     "agglomerate": ("agglomerate.context", [1, 8, 8]),
     "segmentation": ("segmentation.min_body_voxels", 200),
+    "synapse_prediction": ("synapse_prediction.baseline_darkness", 0.8),
+    "synapses": ("synapses.threshold", 0.3),
 }
 SMALL = ["blocks.block_shape=[2,96,96]", "blocks.chunk_shape=[2,96,96]",
          "align.pair_patch_px=48", "align.patch_px=64", "align.patch_stride_px=48",
-         "affinities.method=baseline"]  # the network's own tests are in test_segment.py
+         "affinities.method=baseline", "synapse_prediction.method=baseline"]
+# (the networks' own tests are in test_segment.py and test_synapses.py)
 STAGES = [s.name for s in registry.stages() if s.grid is not None]
 # stages without blocks, and where their contract is tested
-NOT_BLOCKWISE = {"graph": "tests/test_graph_stage.py"}
+NOT_BLOCKWISE = {"graph": "tests/test_graph_stage.py", "refine": "tests/test_synapses.py"}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,7 @@ def built(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("contract")
     write_tileset(root / "in", n_sections=4, missing=(), seed=3)
     ws = Workspace.create(root / "ws", Config().with_overrides(SMALL))
-    registry.run_pipeline(ws, {"tile_dir": root / "in"}, only=STAGES)
+    registry.run_pipeline(ws, {"tile_dir": root / "in"}, only=STAGES + ["refine"])
     return ws.root
 
 

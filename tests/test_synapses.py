@@ -82,3 +82,8 @@ def test_refine_merges_an_inner_fragment_but_not_an_autapse(tmp_path):
     assert len(split) == 1 and {split[0]["body_a"], split[0]["body_b"]} == {new, 30}
     assert "autapse" in split[0]["evidence"] and split[0]["synapses_affected"] == 1
     assert proof[0]["rank"] == 1
+    # the stage contract for a stage without blocks: a no-op re-run, a deleted output
+    assert registry.run_pipeline(ws, only=["refine"])[0].action == "reused"
+    ws.table_path("proofreading").unlink()
+    assert registry.run_pipeline(ws, only=["refine"])[0].action == "ran"
+    assert ws.read_table("operations").to_pylist() == ops

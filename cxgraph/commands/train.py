@@ -69,5 +69,50 @@ def segment(
                            "final": record["curve"][-1]}))
 
 
+@train_app.command("synapses")
+def synapses(
+    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace whose "
+                                            "provenance records the model (created if missing); "
+                                            "training volumes are cached under it.")],
+    out: Annotated[Path, typer.Option(help="Weights to write (.pt; a .json record beside).")]
+    = Path("synapses-unet.pt"),
+    seeds: Annotated[str, typer.Option(help="Phantom seeds of the training volumes.")]
+    = "201,202,203,204",
+    val_seed: Annotated[int, typer.Option(help="Phantom seed of the validation volume.")] = 209,
+    shape: Annotated[str, typer.Option(help="Training volume z,y,x in voxels.")] = "24,320,320",
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of crops, augmentation and weights.")] = 0,
+    init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tune).")]
+    = None,
+) -> None:
+    """Train the synapse network (post mask + direction to the partner) on phantom volumes
+    with dense boutons, run through L1/L2."""
+    from cxgraph.errors import ConfigError
+    from cxgraph.provenance import register_model
+    from cxgraph.workspace import Workspace
+    from pipeline.segment.train import TrainConfig, train
+    from pipeline.segment.training_data import phantom_volume
+    from pipeline.synapses.train import SYNAPSES, TRAINING_PRESET
+
+    ws = Workspace.create(workspace)
+    zyx = tuple(_ints(shape))
+    if len(zyx) != 3:
+        raise ConfigError(f"--shape {shape!r}: expected z,y,x")
+    cache = ws.root / "training"
+    volumes = [phantom_volume(cache, s, zyx, preset=TRAINING_PRESET)  # type: ignore[arg-type]
+               for s in _ints(seeds)]
+    validation = phantom_volume(cache, val_seed, zyx, preset=TRAINING_PRESET)  # type: ignore[arg-type]
+    record = train(volumes, validation, out, TrainConfig(seed=seed, steps=steps), init=init,
+                   task=SYNAPSES)
+    model_id = register_model(ws, "synapses-unet", out.with_suffix(".pt"),
+                              record["architecture"], {**record["config"],
+                                                       "training": record["training"]},
+                              trained_by=None, metrics={"curve": record["curve"],
+                                                        "data": record["data"]})
+    typer.echo(json.dumps({"model_id": model_id, "weights": str(out.with_suffix(".pt")),
+                           "train_seconds": record["train_seconds"],
+                           "final": record["curve"][-1]}))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")

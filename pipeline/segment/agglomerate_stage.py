@@ -1,7 +1,7 @@
 """The L3 ``agglomerate`` stage: supervoxels joined into bodies, keeping the merge history.
 
 Blocks (read region = write region + ``context``) score the edges they own with
-waterz (``agglomeration.block_merge_scores``) into ``tables/agglomeration_edges``
+waterz (``scoring``) (``agglomeration.block_merge_scores``) into ``tables/agglomeration_edges``
 (sv_a, sv_b, score, block). ``finalize`` builds the merge forest over all of them
 and cuts it at ``threshold``:
 
@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cxgraph.errors import WorkspaceError
+from cxgraph.errors import ConfigError, WorkspaceError
 from cxgraph.params import Params
 from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
 from pipeline.segment import agglomeration as agg
@@ -44,8 +44,14 @@ from pipeline.segment import agglomeration as agg
 class AgglomerateParams(Params):
     """L3 agglomeration (waterz mean affinity per block, one merge forest)."""
 
-    threshold: float = 0.5  # bodies = merges with score (1 - mean affinity) <= this
+    threshold: float = 0.5  # bodies = merges with score (1 - boundary affinity) <= this
+    scoring: str = "quantile50"  # waterz merge function: quantile50 | quantile75 | mean
     context: tuple[int, int, int] = (2, 16, 16)  # read margin per block, voxels (z, y, x)
+
+    def __post_init__(self) -> None:
+        if self.scoring not in agg.SCORING:
+            raise ConfigError(f"agglomerate.scoring: expected one of {sorted(agg.SCORING)}, "
+                              f"got {self.scoring!r}")
 
 
 def context(params: AgglomerateParams) -> tuple[int, int, int]:
@@ -61,7 +67,7 @@ def agglomerate_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     p: AgglomerateParams = ctx.params
     affs = ctx.read("affinities", block.read_roi).astype(np.float32) / 255.0
     svs = ctx.read("supervoxels", block.read_roi)
-    u, v, score = agg.block_merge_scores(affs, svs, block.block_id)
+    u, v, score = agg.block_merge_scores(affs, svs, block.block_id, scoring=p.scoring)
     ctx.rows("agglomeration_edges", block, [
         {"sv_a": int(a), "sv_b": int(b), "score": float(s)}
         for a, b, s in zip(u.tolist(), v.tolist(), score.tolist(), strict=True)])

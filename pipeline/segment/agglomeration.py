@@ -1,6 +1,8 @@
 """Agglomeration: merge scores per block (waterz), one merge forest for the volume.
 
-Per block (``block_merge_scores``): waterz's mean-affinity agglomeration runs over
+Per block (``block_merge_scores``): waterz's agglomeration (by default on the median
+affinity across the boundary between two regions — more robust to a few bad voxels
+than the mean, as in LSD) runs over
 the block's read region (its supervoxels and those of its neighbours that the
 context reaches), all the way up, with its merge history. Every edge of the
 initial region-adjacency graph gets the score of the merge that first joined its
@@ -77,8 +79,16 @@ def owner_block(sv: np.ndarray) -> np.ndarray:
     return (np.asarray(sv, np.uint64) >> np.uint64(BLOCK_SHIFT)) & np.uint64(_BLOCK_MASK)
 
 
+SCORING = {  # waterz merge functions (precompiled in its wheel)
+    "mean": "OneMinus<MeanAffinity<RegionGraphType, ScoreValue>>",
+    "quantile50": "OneMinus<HistogramQuantileAffinity<RegionGraphType, 50, ScoreValue, 256>>",
+    "quantile75": "OneMinus<HistogramQuantileAffinity<RegionGraphType, 75, ScoreValue, 256>>",
+}
+
+
 def block_merge_scores(affs: np.ndarray, supervoxels: np.ndarray, block_id: int,
-                       max_score: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       max_score: float = 1.0, scoring: str = "quantile50"
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sv_u, sv_v, score) of the edges this block owns: uint64, uint64, float64 arrays.
 
     ``affs`` (3, Z, Y, X) float32 in [0, 1]; ``supervoxels`` (Z, Y, X) uint64 ids
@@ -96,7 +106,7 @@ def block_merge_scores(affs: np.ndarray, supervoxels: np.ndarray, block_id: int,
     with quiet_stdout():
         gen = waterz.agglomerate(np.ascontiguousarray(affs, np.float32), [0.0, max_score],
                                  fragments=frag, return_merge_history=True,
-                                 return_region_graph=True)
+                                 return_region_graph=True, scoring_function=SCORING[scoring])
         _, _, initial = next(gen)
         _, history, _ = next(gen)
     u = np.array([e["u"] for e in initial], np.int64)

@@ -30,12 +30,22 @@ DIR_UNITS = 4.0  # synapse_dir stores voxels * DIR_UNITS as int8
 class SynapsePredictionParams(Params):
     """L4 synapse prediction."""
 
+    method: str = "unet"  # unet | baseline (non-learned dark-cleft + vesicle-cloud filters)
     model: str = ""  # weights file (.pt); "" = the model shipped with cxgraph
     context: tuple[int, int, int] = (4, 24, 24)  # read margin per block, voxels (z, y, x)
     threads: int = 2  # torch CPU threads per block (fixed: same bytes on every executor)
+    baseline_darkness: float = 1.2  # baseline: local darkness (sd units) of a cleft
+    baseline_reach_px: float = 10.0  # baseline: length of the direction to the vesicles
+
+    def __post_init__(self) -> None:
+        if self.method not in ("unet", "baseline"):
+            raise ConfigError(f"synapse_prediction.method: expected 'unet' or 'baseline', "
+                              f"got {self.method!r}")
 
 
-def model_path(params: SynapsePredictionParams) -> Path:
+def model_path(params: SynapsePredictionParams) -> Path | None:
+    if params.method != "unet":
+        return None
     path = Path(params.model) if params.model else SHIPPED
     if not path.exists():
         raise ConfigError(f"synapse_prediction.model: {path} does not exist (train one with "
@@ -50,7 +60,7 @@ def context(params: SynapsePredictionParams) -> tuple[int, int, int]:
 @dataclasses.dataclass(frozen=True)
 class Plan:
     grey: tuple[float, float]
-    model: str
+    model: str | None
 
 
 def prepare(ctx: StageContext) -> Plan:
@@ -64,7 +74,8 @@ def prepare(ctx: StageContext) -> Plan:
     ctx.create_array("synapse_dir", (3, z, y, x), np.int8, (3, *chunks), vs, off,
                      attrs={"axes": ["c", "z", "y", "x"],
                             "scale": f"int8 = voxels * {DIR_UNITS} (dz, dy, dx) to pre"})
-    return Plan(grey, str(model_path(ctx.params)))
+    path = model_path(ctx.params)
+    return Plan(grey, str(path) if path else None)
 
 
 def grid(ctx: StageContext, plan: Plan) -> BlockGrid:
@@ -75,11 +86,33 @@ def grid(ctx: StageContext, plan: Plan) -> BlockGrid:
 def synapse_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     plan: Plan = ctx.plan
     x = standardise(ctx.read("aligned", block.read_roi), plan.grey)
-    out = predict(x, plan.model, ctx.params.threads)
-    out = out[(slice(None), *block.write_roi.relative_to(block.read_roi))]
-    prob = 1 / (1 + np.exp(-out[0]))
-    direction = out[1:4] * DIRECTION_SCALE * DIR_UNITS
+    if plan.model:
+        out = predict(x, plan.model, ctx.params.threads)
+        prob, direction = 1 / (1 + np.exp(-out[0])), out[1:4] * DIRECTION_SCALE
+    else:
+        prob, direction = baseline(x, ctx.params)
+    inner = block.write_roi.relative_to(block.read_roi)
+    prob, direction = prob[inner], direction[(slice(None), *inner)] * DIR_UNITS
     ctx.write("synapse_post", block.write_roi, np.rint(prob * 255).astype(np.uint8))
     ctx.write("synapse_dir", block.write_roi,
               np.clip(np.rint(direction), -127, 127).astype(np.int8))
     return [{"metric": "synapse_mask_fraction", "value": float((prob > 0.5).mean())}]
+
+
+def baseline(x: np.ndarray, params: SynapsePredictionParams) -> tuple[np.ndarray, np.ndarray]:
+    """Non-learned: a cleft is much darker than its surroundings (difference of
+    Gaussians); the partner lies up the gradient of the density of fine dark dots
+    (the vesicle cloud). Returns (probability, direction in voxels)."""
+    from scipy import ndimage
+
+    def g(a, s):
+        return ndimage.gaussian_filter(a, (0, s, s))
+
+    dark = g(x, 6.0) - g(x, 1.0)  # > 0 where darker than around
+    dark = dark / max(float(dark.std()), 1e-6)
+    prob = 1 / (1 + np.exp(-(dark - params.baseline_darkness) * 4))
+    dots = g((g(x, 2.0) - g(x, 0.7)).clip(min=0) ** 2, 6.0)
+    gy, gx = np.gradient(dots, axis=(1, 2))
+    norm = np.hypot(gy, gx) + 1e-9
+    direction = np.stack([np.zeros_like(x), gy / norm, gx / norm]) * params.baseline_reach_px
+    return prob.astype(np.float32), direction.astype(np.float32)
