@@ -40,6 +40,13 @@ from cxgraph.workspace import Workspace, atomic_write_bytes
 log = logging.getLogger(__name__)
 
 SUPPORTED_JAVA = (17, 21)  # Neo4j 5.26 LTS runs on these, not on 25
+# APOC the managed server loads (functions and read-only procedures on values and the
+# graph); everything else in APOC is not loaded. Built-in db.*/dbms.* are unaffected.
+APOC_ALLOWLIST = tuple(f"apoc.{ns}.*" for ns in (
+    "agg", "algo", "any", "bitwise", "coll", "convert", "create", "date", "diff", "hashing",
+    "label", "map", "math", "meta", "neighbors", "node", "nodes", "number", "path", "rel",
+    "scoring", "stats", "temporal", "text", "util")) + ("apoc.version",)
+APOC_CONF = "apoc.import.file.enabled=false\napoc.export.file.enabled=false\n"
 JVM_OPENS = [
     f"--add-opens=java.base/{p}=ALL-UNNAMED"
     for p in ("java.nio", "java.io", "sun.nio.ch", "java.lang", "java.util", "java.util.concurrent")
@@ -297,8 +304,15 @@ class ManagedServer:
             f"server.memory.pagecache.size={self.params.pagecache_mb}m",
             "dbms.security.auth_enabled=true",
             "dbms.usage_report.enabled=false",
+            # Analyst Cypher must not reach out: no file URLs in LOAD CSV (HTTP URLs are
+            # refused by the read path's plan check), and only APOC that computes on
+            # values or the graph is loaded at all (no apoc.load/import/export, no
+            # apoc.cypher/periodic that would run unchecked Cypher, no apoc.systemdb).
+            "dbms.security.allow_csv_import_from_file_urls=false",
+            "dbms.security.procedures.allowlist=" + ",".join(APOC_ALLOWLIST),
             "dbms.security.procedures.unrestricted=apoc.*",
             "db.transaction.timeout=0",
+            f"db.memory.transaction.max={self.params.transaction_memory_mb}m",
             "",
         ])
 
