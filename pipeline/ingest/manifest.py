@@ -17,8 +17,9 @@ Tile files are single-channel TIFF (any format imageio reads also works),
 paths relative to DIR and inside it. ``read_manifest`` validates the whole file
 once, against one schema (``ManifestModel``), before any tile is read: every
 error names the field, its value and what is expected; sizes (shape, tile grid)
-are bounded by the memory a worker has before anything is allocated. A real microscope export is brought in by writing this
-file next to its tiles with the stage's nominal positions. ``write_manifest``,
+are bounded by the memory a worker has before anything is allocated. A real
+microscope export is brought in by writing this file next to its tiles with the
+stage's nominal positions. ``write_manifest``,
 ``write_tile`` and ``read_tile`` are the one writer and reader of the format
 (the synthetic microscope and the tests use them too).
 """
