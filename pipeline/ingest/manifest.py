@@ -230,12 +230,14 @@ def _check_sizes(m: Manifest, path: Path) -> None:
     need = rows * cols * th * tw * 4 * 2 + h * w * 4 * 4
     budget = memory_budget_bytes()
     if need > budget:
-        worst = max((t for s in m.sections for t in s.tiles), key=lambda t: t.row * cols + t.col)
+        tiles = [t for s in m.sections for t in s.tiles]
+        by_row, by_col = max(tiles, key=lambda t: t.row), max(tiles, key=lambda t: t.col)
         raise InputDataError(
             f"{path}: one section needs about {_gib(need)} in memory (a {rows} x {cols} grid "
-            f"of {th}x{tw} tiles, largest row {worst.row}, col {worst.col} in {worst.file}, "
-            f"and a {h}x{w} canvas); expected at most {_gib(budget)} (half the memory "
-            "available). Check the tiles' row/col and the shape, or cut the volume smaller.")
+            f"of {th}x{tw} tiles: largest row {by_row.row} in {by_row.file}, largest col "
+            f"{by_col.col} in {by_col.file}; and a {h}x{w} canvas); expected at most "
+            f"{_gib(budget)} (half the memory available). Check the tiles' row/col and the "
+            "shape, or cut the volume smaller.")
 
 
 def _gib(n: float) -> str:
