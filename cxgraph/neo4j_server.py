@@ -283,7 +283,8 @@ class ManagedServer:
             "org.neo4j.server.CommunityEntryPoint",
             f"--home-dir={home}", f"--config-dir={conf_dir}", "--console-mode",
         ]
-        with open(self.console_log, "ab") as out:
+        fd = os.open(self.console_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "ab") as out:
             proc_ = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=env, cwd=self.dir, start_new_session=True,  # outlives the CLI
