@@ -230,7 +230,9 @@ class ManagedServer:
     def password(self) -> str:
         if not self.password_file.exists():
             self.dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.password_file, secrets.token_urlsafe(24).encode(), mode=0o600)
+            # never starting with '-': neo4j-admin would read it as an option
+            word = "cx" + secrets.token_urlsafe(24)
+            atomic_write_bytes(self.password_file, word.encode(), mode=0o600)
         return self.password_file.read_text().strip()
 
     def pid(self) -> int | None:
