@@ -134,6 +134,8 @@ def with_manifest(src: Path, dst: Path, change) -> Path:
     if isinstance(change, str):
         (dst / "manifest.json").write_text(change)
         return dst
+    if change is None:
+        return dst
     data = json.loads((dst / "manifest.json").read_text())
     out = change(data)
     (dst / "manifest.json").write_text(json.dumps(data if out is None else out))
@@ -446,7 +448,8 @@ def load_cut(store: GraphStore, conn, n_cuts: int) -> dict:
 
 
 # --- 3. load -------------------------------------------------------------------------------------
-async def mixed_load(base: str, tokens: list[str], ids: list[int], seconds: float) -> dict:
+async def mixed_load(base: str, tokens: list[str], ids: list[int], seconds: float,
+                     warmup: bool = False) -> dict:
     lat: dict[str, list[float]] = {"graphql": [], "cypher": []}
     errors: list[str] = []
     deadline = time.monotonic() + seconds
@@ -479,6 +482,8 @@ async def mixed_load(base: str, tokens: list[str], ids: list[int], seconds: floa
                     errors.append(f"{kind}: {getattr(r, 'status_code', r)}")
 
     await asyncio.gather(*[client(t, k) for k, t in enumerate(tokens)])
+    if warmup:
+        return {}
     n = sum(len(v) for v in lat.values())
     return {"clients": len(tokens), "seconds": seconds, "requests": n, "errors": len(errors),
             "error_sample": errors[:5], "throughput_rps": round(n / seconds, 1),
@@ -622,7 +627,8 @@ def main() -> None:
                               "graph_load": load_cut(store, store.conn, args.load_cuts)}
     store.clear()
     load_snapshot(store, snap)
-    ids = [int(v) for v in snap.bodies["body_id"].to_list()]
+    ids = [int(r[0]) for r in store.read("MATCH (n:Segment) WHERE n.validTo IS NULL "
+                                         "RETURN n.bodyId LIMIT 5000").rows]
 
     tokens = TokenStore.for_workspace(ws.root)
     client_tokens = [tokens.create(f"client{k}", "read")[0] for k in range(args.clients)]
@@ -634,13 +640,15 @@ def main() -> None:
     server = start_server(ws, port)
     base = f"http://127.0.0.1:{port}"
     try:
+        asyncio.run(mixed_load(base, client_tokens[:2], ids, 5.0, warmup=True))  # plan caches
         result["load"] = asyncio.run(mixed_load(base, client_tokens, ids, args.seconds))
+        result["load"]["load_average_1m"] = round(os.getloadavg()[0], 1)
         idle = asyncio.run(trivial_p99(base, trivial, ids[0], 8.0))
         cpu = asyncio.run(with_hog(base, trivial, hog, ids[0], 8.0,
                                    "UNWIND range(1, 30000000) AS i RETURN sum(i) AS s"))
         sleep = asyncio.run(with_hog(base, trivial, hog, ids[0], 8.0,
                                      "CALL apoc.util.sleep(4000)"))
-        result["starvation"] = {
+        result["starvation"] = {"load_average_1m": round(os.getloadavg()[0], 1),
             "idle": idle, "one_token_cpu_heavy_cypher": cpu,
             "one_token_sleeping_cypher": sleep,
             "p99_ratio_cpu": round(cpu["p99_ms"] / idle["p99_ms"], 2),
