@@ -50,3 +50,8 @@ def main() -> None:
     except CxgraphError as e:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         raise SystemExit(1) from None
+    except OSError as e:  # the file system said no (disk full, read-only, permissions)
+        where = f" {e.filename}" if e.filename else ""
+        typer.secho(f"error:{where}: {e.strerror or e}; fix it and run the same command "
+                    "again (finished work is kept)", fg=typer.colors.RED, err=True)
+        raise SystemExit(1) from None

@@ -63,6 +63,8 @@ class Neo4jParams(Params):
     pagecache_mb: int = 512  # managed server page cache
     start_timeout_s: float = 180.0  # seconds for Bolt to answer after start
     query_timeout_s: float = 30.0  # analyst (read-only) queries
+    transaction_memory_mb: int = 512  # managed server: heap one transaction may use
+    # (db.memory.transaction.max; a runaway analyst query fails, the server lives)
     batch_size: int = 5000  # rows per UNWIND write batch
 
 

@@ -35,3 +35,24 @@ class ProvenanceError(CxgraphError):
 
 class BlockError(CxgraphError):
     """A block of a blockwise stage failed after all its attempts."""
+
+
+class QueryRefused(GraphError):
+    """The read-only analyst entry refused a query before running it (a write, LOAD CSV,
+    another user's transactions, a procedure outside the allowlist)."""
+
+
+class QueryTimeout(GraphError):
+    """A query ran past its transaction time limit."""
+
+
+class QueryTerminated(GraphError):
+    """A query's transaction was ended from outside (TERMINATE TRANSACTIONS, a shutdown)."""
+
+
+class ResultTooLarge(GraphError):
+    """A result passed the row or byte cap of the entry it was asked through."""
+
+
+class GraphUnavailable(GraphError):
+    """Neo4j stopped answering (killed, restarted, unreachable) while a query ran."""

@@ -7,7 +7,11 @@ present and rebuilt otherwise.
 
 Run: the JVM that ``bin/neo4j`` would start, started directly on 127.0.0.1 with
 auth on and a generated password kept in ``WS/neo4j/password`` (mode 0600).
-Data, logs and the pid/port record live in ``WS/neo4j/``.
+Data, logs and the pid/port record live in ``WS/neo4j/``, private to its owner
+(directories 0700, files 0600; the JVM runs with umask 077). Analyst safety in
+the server's configuration: only the APOC in ``APOC_ALLOWLIST`` is loaded, no
+file URLs in LOAD CSV, APOC file import/export off, and one transaction may use
+at most ``[neo4j] transaction_memory_mb`` of heap.
 
 ``connect(ws)`` is what everything else calls: it honours ``NEO4J_URI`` /
 ``NEO4J_USER`` / ``NEO4J_PASSWORD`` (or ``[neo4j] uri`` in the config) to use an
@@ -40,6 +44,13 @@ from cxgraph.workspace import Workspace, atomic_write_bytes
 log = logging.getLogger(__name__)
 
 SUPPORTED_JAVA = (17, 21)  # Neo4j 5.26 LTS runs on these, not on 25
+# APOC the managed server loads (functions and read-only procedures on values and the
+# graph); everything else in APOC is not loaded. Built-in db.*/dbms.* are unaffected.
+APOC_ALLOWLIST = tuple(f"apoc.{ns}.*" for ns in (
+    "agg", "algo", "any", "bitwise", "coll", "convert", "create", "date", "diff", "hashing",
+    "label", "map", "math", "meta", "neighbors", "node", "nodes", "number", "path", "rel",
+    "scoring", "stats", "temporal", "text", "util")) + ("apoc.version",)
+APOC_CONF = "apoc.import.file.enabled=false\napoc.export.file.enabled=false\n"
 JVM_OPENS = [
     f"--add-opens=java.base/{p}=ALL-UNNAMED"
     for p in ("java.nio", "java.io", "sun.nio.ch", "java.lang", "java.util", "java.util.concurrent")
@@ -55,16 +66,19 @@ class Connection:
     password: str
     managed: bool = False
 
-    def driver(self, max_pool: int = 32, check: bool = True):  # -> neo4j.Driver
+    def driver(self, max_pool: int = 32, check: bool = True,
+               retry_s: float | None = None):  # -> neo4j.Driver
         """The one driver factory. With ``check``, the server must answer and accept the
-        password, else a clear ``Neo4jServerError`` says what to do."""
+        password, else a clear ``Neo4jServerError`` says what to do. ``retry_s``: how long
+        managed transactions retry transient failures (driver default 30 s)."""
         import neo4j
         import neo4j.exceptions
 
+        extra = {} if retry_s is None else {"max_transaction_retry_time": float(retry_s)}
         drv = neo4j.GraphDatabase.driver(
             self.uri, auth=(self.user, self.password), max_connection_pool_size=max_pool,
             connection_timeout=10.0,
-            notifications_min_severity=neo4j.NotificationMinimumSeverity.OFF,
+            notifications_min_severity=neo4j.NotificationMinimumSeverity.OFF, **extra,
         )
         if not check:
             return drv
@@ -216,7 +230,9 @@ class ManagedServer:
     def password(self) -> str:
         if not self.password_file.exists():
             self.dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.password_file, secrets.token_urlsafe(24).encode(), mode=0o600)
+            # never starting with '-': neo4j-admin would read it as an option
+            word = "cx" + secrets.token_urlsafe(24)
+            atomic_write_bytes(self.password_file, word.encode(), mode=0o600)
         return self.password_file.read_text().strip()
 
     def pid(self) -> int | None:
@@ -250,13 +266,15 @@ class ManagedServer:
         conf_dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
         (conf_dir / "neo4j.conf").write_text(self._conf(port, home))
+        (conf_dir / "apoc.conf").write_text(APOC_CONF)
+        make_private(self.dir)  # also fixes a directory an older cxgraph left 0755/0644
         env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(conf_dir)}
         if not (self.dir / "data" / "databases" / "system").exists():
             # The initial password only takes effect before the first start.
             proc = subprocess.run(
                 [str(java), "-cp", f"{home}/lib/*", "org.neo4j.cli.AdminTool",
                  "dbms", "set-initial-password", self.password()],
-                capture_output=True, text=True, env=env,
+                capture_output=True, text=True, env=env, umask=0o077,
             )
             if proc.returncode != 0:
                 raise Neo4jServerError(f"could not set the Neo4j password:\n{proc.stderr[-2000:]}")
@@ -267,10 +285,12 @@ class ManagedServer:
             "org.neo4j.server.CommunityEntryPoint",
             f"--home-dir={home}", f"--config-dir={conf_dir}", "--console-mode",
         ]
-        with open(self.console_log, "ab") as out:
+        fd = os.open(self.console_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "ab") as out:
             proc_ = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=env, cwd=self.dir, start_new_session=True,  # outlives the CLI
+                umask=0o077,  # the store, auth.ini and logs: owner only
             )
         uri = f"bolt://127.0.0.1:{port}"
         atomic_write_bytes(
@@ -297,8 +317,15 @@ class ManagedServer:
             f"server.memory.pagecache.size={self.params.pagecache_mb}m",
             "dbms.security.auth_enabled=true",
             "dbms.usage_report.enabled=false",
+            # Analyst Cypher must not reach out: no file URLs in LOAD CSV (HTTP URLs are
+            # refused by the read path's plan check), and only APOC that computes on
+            # values or the graph is loaded at all (no apoc.load/import/export, no
+            # apoc.cypher/periodic that would run unchecked Cypher, no apoc.systemdb).
+            "dbms.security.allow_csv_import_from_file_urls=false",
+            "dbms.security.procedures.allowlist=" + ",".join(APOC_ALLOWLIST),
             "dbms.security.procedures.unrestricted=apoc.*",
             "db.transaction.timeout=0",
+            f"db.memory.transaction.max={self.params.transaction_memory_mb}m",
             "",
         ])
 
@@ -355,6 +382,23 @@ class ManagedServer:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 20000))
             return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])
+
+
+def make_private(root: Path) -> None:
+    """``root`` and everything in it readable by its owner only (dirs 0700, files 0600):
+    the data directory holds the graph, ``auth.ini`` (the password hash) and logs with
+    query text."""
+    root.chmod(0o700)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                p.chmod(0o700)
+        for name in filenames:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                with contextlib.suppress(FileNotFoundError):  # a file the server just removed
+                    p.chmod(0o600)
 
 
 def _alive(pid: int) -> bool:

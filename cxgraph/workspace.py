@@ -7,7 +7,7 @@
       volumes.zarr/       zarr v3 group: raw, aligned, affinities, supervoxels, segmentation, ...
       tables/             Parquet: supervoxels, agglomeration, synapses, connections, quality, ...
       provenance.duckdb   the provenance store (Parquet exports in tables/provenance/)
-      neo4j/              the managed Neo4j server's data, logs and password (mode 0600)
+      neo4j/              the managed Neo4j server's data, logs and password (owner only: 0700/0600)
 """
 
 from __future__ import annotations
@@ -71,16 +71,22 @@ class Workspace:
     def create(cls, root: Path | str, config: Config | None = None) -> Workspace:
         """Create (or reopen, when it exists) a workspace; writes ``cxgraph.toml``."""
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"{root} is a file, not a workspace directory; pass a "
+                                 "directory (new or existing) to --workspace")
         if (root / "cxgraph.toml").exists():
             ws = cls.open(root)
             if config is not None:
                 ws.set_config(config)
             return ws
-        root.mkdir(parents=True, exist_ok=True)
-        ws = cls(root, config or Config())
-        ws.tables_dir.mkdir(exist_ok=True)
-        zarr.open_group(str(ws.zarr_path), mode="a", zarr_format=3)
-        ws.set_config(ws.config)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            ws = cls(root, config or Config())
+            ws.tables_dir.mkdir(exist_ok=True)
+            zarr.open_group(str(ws.zarr_path), mode="a", zarr_format=3)
+            ws.set_config(ws.config)
+        except OSError as e:
+            raise WorkspaceError(f"cannot create the workspace {root}: {_os_reason(e)}") from e
         return ws
 
     @classmethod
@@ -104,6 +110,35 @@ class Workspace:
                 f"re-run the pipeline into a new workspace."
             )
         return cls(root, Config.from_dict(data, where=str(path)))
+
+    def check_writable(self) -> None:
+        """Refuse, before anything runs, a workspace whose parts cannot be written (a
+        read-only or immutable ``volumes.zarr``, tables or provenance store): a stage
+        would otherwise fail only when it puts its outputs in place."""
+        dirs = [self.root, self.zarr_path, self.tables_dir, self.work_dir]
+        if self.zarr_path.is_dir():
+            dirs += sorted(p for p in self.zarr_path.iterdir() if p.is_dir())
+        for d in dirs:
+            if not d.is_dir():
+                continue
+            try:
+                fd, probe = tempfile.mkstemp(dir=d, prefix=".cxgraph-write-test-")
+                os.close(fd)
+                os.unlink(probe)
+            except OSError as e:
+                raise WorkspaceError(f"{d} is not writable ({_os_reason(e)}); cxgraph writes "
+                                     "its results there. Make it writable (chmod, "
+                                     "chattr -i, a read-write mount) or use another "
+                                     "--workspace") from e
+        files = [self.config_path, self.provenance_path]
+        files += sorted(self.zarr_path.glob("*/zarr.json")) if self.zarr_path.is_dir() else []
+        for f in files:
+            if f.is_file():
+                try:
+                    os.close(os.open(f, os.O_WRONLY | os.O_APPEND))
+                except OSError as e:
+                    raise WorkspaceError(f"{f} is not writable ({_os_reason(e)}); make it "
+                                         "writable or use another --workspace") from e
 
     def set_config(self, config: Config) -> None:
         """Replace the configuration and write it (atomically) to ``cxgraph.toml``."""
@@ -165,6 +200,10 @@ class Workspace:
         if not path.exists():
             raise WorkspaceError(f"{path} does not exist; run the stage that writes it first")
         return pq.read_table(path)
+
+
+def _os_reason(e: OSError) -> str:
+    return e.strerror or type(e).__name__
 
 
 def write_parquet(path: Path, table: pa.Table) -> None:

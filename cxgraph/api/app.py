@@ -11,7 +11,10 @@ Routes::
 
 Every request except ``/health`` and the GraphiQL page needs
 ``Authorization: Bearer <token>`` unless ``[api] anonymous_role`` is set. A
-missing, unknown or revoked token gets 401. No Starlette: the router is a few
+missing, unknown or revoked token gets 401. Each token has its own limits on
+requests in flight and per second (``quota.py``: 429 with ``Retry-After``); a
+document with several operations needs ``operationName``; a response larger than
+``[api] max_response_bytes`` is refused with 413 and says so. No Starlette: the router is a few
 lines, and the GraphQL schema is executed directly with ``schema.execute``.
 """
 
@@ -19,24 +22,34 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.types.graphql import OperationType
 
 from cxgraph.api.auth import Principal, Role, TokenStore
 from cxgraph.api.context import Services, get_context
 from cxgraph.api.db import ApiGraph, is_timeout
-from cxgraph.api.errors import ApiError, BadInput, ReadOnly, Unauthenticated
+from cxgraph.api.errors import ApiError, BadInput, LimitExceeded, ReadOnly, Unauthenticated
 from cxgraph.api.params import ApiParams
 from cxgraph.api.provenance_store import ProvenanceReader
+from cxgraph.api.quota import Quotas, TooManyRequests
 from cxgraph.api.schema import build_schema
-from cxgraph.errors import ConfigError, CxgraphError, GraphError
+from cxgraph.errors import (
+    ConfigError,
+    CxgraphError,
+    GraphError,
+    GraphUnavailable,
+    QueryRefused,
+    QueryTerminated,
+    ResultTooLarge,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +73,7 @@ class ApiApp:
         self.anonymous = (Role.parse(self.params.anonymous_role)
                           if self.params.anonymous_role else None)
         self.schema = build_schema(self.params)
+        self.quotas = Quotas(self.params)
         self._close_store = close_store
         self._store = store
 
@@ -79,10 +93,12 @@ class ApiApp:
                             "text/html; charset=utf-8")
             elif path == "/graphql" and method in ("GET", "POST"):
                 principal = self._authenticate(scope)
-                await self._graphql(scope, receive, send, principal)
+                async with self.quotas.hold(principal):
+                    await self._graphql(scope, receive, send, principal)
             elif path == "/cypher" and method == "POST":
                 principal = self._authenticate(scope)
-                await self._cypher(receive, send, principal)
+                async with self.quotas.hold(principal, cypher=True):
+                    await self._cypher(receive, send, principal)
             elif path in ("/graphql", "/cypher", "/health"):
                 await _send_json(send, 405, {"error": f"{method} is not allowed on {path}"})
             else:
@@ -90,6 +106,8 @@ class ApiApp:
                                                       f"/cypher or /health"})
         except ApiError as e:
             extra = {"WWW-Authenticate": "Bearer"} if isinstance(e, Unauthenticated) else {}
+            if isinstance(e, TooManyRequests):
+                extra = {"Retry-After": str(max(1, round(e.retry_after_s + 0.5)))}
             await _send_json(send, e.http_status,
                              {"errors": [{"message": str(e), "extensions": e.extensions}]},
                              extra)
@@ -142,12 +160,17 @@ class ApiApp:
         variables = request.get("variables")
         if variables is not None and not isinstance(variables, dict):
             raise BadInput("variables must be a JSON object")
+        operation = request.get("operationName")
+        if operation is not None and not isinstance(operation, str):
+            raise BadInput(f"operationName must be a string, got {operation!r}")
+        if not operation:
+            self._one_operation(request["query"])
         t0 = time.perf_counter()
         try:
             result = await self.schema.execute(
                 request["query"], variable_values=variables,
                 context_value=get_context(self.services, principal),
-                operation_name=request.get("operationName"), allowed_operation_types=allowed)
+                operation_name=operation or None, allowed_operation_types=allowed)
         except Exception as e:  # strawberry raises for a missing/unsupported operation
             raise BadInput(f"{e}; mutations need POST" if scope["method"] == "GET"
                            else str(e)) from e
@@ -156,7 +179,34 @@ class ApiApp:
             body["errors"] = [format_error(e) for e in result.errors]
         log.debug("graphql %.1f ms, %d errors", 1e3 * (time.perf_counter() - t0),
                   len(result.errors or []))
-        await _send_json(send, 200, body)
+        await self._send_capped(send, body)
+
+    def _one_operation(self, text: str) -> None:
+        """Refuse a document with several operations and no operationName (graphql-core
+        would otherwise run the first one, silently)."""
+        try:
+            doc = parse(text, no_location=True, max_tokens=self.params.max_tokens)
+        except GraphQLError:
+            return  # strawberry reports the syntax or size error itself
+        names = [d.name.value if d.name else "(anonymous)" for d in doc.definitions
+                 if isinstance(d, OperationDefinitionNode)]
+        if len(names) > 1:
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5
+                                            else "")
+            raise BadInput(f"the document has {len(names)} operations ({shown}); say which "
+                           f"to run with \"operationName\"", operations=len(names))
+
+    async def _send_capped(self, send: Send, body: Any) -> None:
+        data = json.dumps(body, separators=(",", ":"), default=str).encode()
+        cap = self.params.max_response_bytes
+        if len(data) > cap:
+            del data
+            raise LimitExceeded(
+                "response_bytes", f"the response would be larger than the response-size limit "
+                f"of {cap} bytes.", maximum=cap, got=None,
+                hint="ask for fewer or smaller values: smaller pages (first), fewer fields, "
+                     "ids instead of whole objects")
+        await _send(send, 200, data, "application/json")
 
     # --- Cypher ----------------------------------------------------------------------
     async def _cypher(self, receive: Receive, send: Send, principal: Principal) -> None:
@@ -166,8 +216,7 @@ class ApiApp:
         params = request.get("params") or {}
         if not isinstance(params, dict):
             raise BadInput("params must be a JSON object")
-        timeout = float(request.get("timeoutS") or self.params.timeout_s)
-        timeout = min(timeout, self.params.timeout_s)
+        timeout = self._timeout(request.get("timeoutS"))
         try:
             result = await self.graph.analyst(request["query"], params, timeout)
         except GraphError as e:
@@ -176,16 +225,37 @@ class ApiApp:
                 code, status = "TIME_LIMIT", 400
                 text = (f"timeout: the query ran longer than the time limit of {timeout:g} s; "
                         f"narrow it (LIMIT, fewer bodies, a smaller box)\n{text}")
-            elif text.startswith("read-only Cypher") or "read-only transaction" in text:
+            elif isinstance(e, QueryRefused) or "read-only transaction" in text:
                 code, status = ReadOnly.code, ReadOnly.http_status
+            elif isinstance(e, ResultTooLarge):
+                code, status = "LIMIT_EXCEEDED", 413
+            elif isinstance(e, QueryTerminated):
+                code, status = "TERMINATED", 409
+            elif isinstance(e, GraphUnavailable):
+                code, status = "UNAVAILABLE", 503
             else:
                 code, status = "CYPHER_ERROR", 400
             await _send_json(send, status, {"error": text, "code": code})
             return
-        rows = result.rows
-        limit = self.params.cypher_max_rows
-        await _send_json(send, 200, {"columns": result.columns, "data": rows[:limit],
-                                     "truncated": len(rows) > limit})
+        await self._send_capped(send, {"columns": result.columns, "data": result.rows,
+                                       "truncated": result.truncated})
+
+    def _timeout(self, value: Any) -> float:
+        """``timeoutS`` of a /cypher request: seconds in (0, [api] timeout_s]; larger values
+        are lowered to the limit, anything else is a BAD_INPUT error."""
+        limit = self.params.timeout_s
+        if value is None:
+            return limit
+        if isinstance(value, str):  # "5" is as good as 5
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value <= 0:
+            raise BadInput(f"timeoutS: expected a number of seconds, 0 < timeoutS <= "
+                           f"{limit:g}, got {value!r}", field="timeoutS")
+        return min(float(value), limit)
 
 
 def format_error(error: GraphQLError) -> dict[str, Any]:

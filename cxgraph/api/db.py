@@ -4,7 +4,9 @@ Every call runs one named query (``queries/<name>.cypher``, parsed by
 ``cxgraph.graph.queries``) through
 ``GraphStore.read`` (READ-mode transaction, server-side timeout) in a thread
 pool, counts it in ``round_trips`` and turns a Neo4j transaction timeout into
-the API's ``time`` limit error.
+the API's ``time`` limit error. Analyst Cypher (``POST /cypher``) runs on a pool of
+its own (``[api] cypher_db_threads``), so however many slow analyst queries are
+running, GraphQL reads keep their ``graphql_db_threads``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from cxgraph.api.limits import time_limit_error
 from cxgraph.api.params import ApiParams
-from cxgraph.errors import GraphError
+from cxgraph.errors import GraphError, QueryTimeout
 from cxgraph.graph import queries
 
 log = logging.getLogger(__name__)
@@ -26,12 +28,14 @@ log = logging.getLogger(__name__)
 class ApiGraph:
     """Async reads of named queries for one server (shared by all requests)."""
 
-    def __init__(self, store: Any, params: ApiParams, max_workers: int = 16):
+    def __init__(self, store: Any, params: ApiParams):
         self.store = store
         self.params = params
         self.round_trips = 0
-        self._pool = ThreadPoolExecutor(max_workers=max_workers,
+        self._pool = ThreadPoolExecutor(max_workers=params.graphql_db_threads,
                                         thread_name_prefix="cxgraph-api-db")
+        self._cypher_pool = ThreadPoolExecutor(max_workers=params.cypher_db_threads,
+                                               thread_name_prefix="cxgraph-api-cypher")
 
     async def read(self, name: str, params: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
         """Rows (as dicts) of the named query ``name`` (its header's defaults filled in, unknown
@@ -53,11 +57,14 @@ class ApiGraph:
         return result.records()
 
     async def analyst(self, query: str, params: Mapping[str, Any], timeout_s: float):
-        """The graph store's read-only analyst entry (``EXPLAIN`` check + READ transaction)."""
+        """The graph store's read-only analyst entry (plan check + READ transaction), with
+        the row and response-size caps of ``[api]``, on the Cypher pool."""
         self.round_trips += 1
         loop = asyncio.get_running_loop()
-        call = functools.partial(self.store.analyst, query, dict(params), timeout_s)
-        return await loop.run_in_executor(self._pool, call)
+        call = functools.partial(self.store.analyst, query, dict(params), timeout_s,
+                                 max_rows=self.params.cypher_max_rows,
+                                 max_bytes=self.params.max_response_bytes)
+        return await loop.run_in_executor(self._cypher_pool, call)
 
     async def write(self, name: str, params: Mapping[str, Any]) -> dict[str, int]:
         self.round_trips += 1
@@ -68,9 +75,12 @@ class ApiGraph:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._cypher_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def is_timeout(e: BaseException) -> bool:
+    if isinstance(e, QueryTimeout):
+        return True
     cause = e.__cause__
     code = getattr(cause, "code", "") or ""
     return "TransactionTimedOut" in code or "TransactionTimedOut" in str(e)

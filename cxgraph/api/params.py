@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from cxgraph.errors import ConfigError
 from cxgraph.params import Params
 
 
@@ -23,3 +24,28 @@ class ApiParams(Params):
     max_path_hops: int = 6  # longest shortestPath searched
     timeout_s: float = 10.0  # Neo4j transaction timeout of every API database call (seconds)
     cypher_max_rows: int = 100000  # rows returned by POST /cypher before it is cut off
+    max_response_bytes: int = 16 << 20  # largest response body (POST /cypher stops the query)
+    # per token (cxgraph/api/quota.py); anonymous callers share one quota
+    max_inflight_per_token: int = 8  # requests running at once, all routes
+    cypher_inflight_per_token: int = 2  # POST /cypher queries running at once
+    rate_per_s: float = 50.0  # sustained requests per second (0 = no rate limit)
+    rate_burst: int = 100  # requests allowed at once above the sustained rate
+    # database threads: analyst Cypher gets its own pool, so GraphQL keeps its share
+    graphql_db_threads: int = 12
+    cypher_db_threads: int = 4
+    max_annotation_chars: int = 256  # annotateNeuron status/type, flagRegion name/flags
+    max_reason_chars: int = 4000  # flagRegion reason
+
+    def __post_init__(self) -> None:
+        positive = ("max_first", "max_ids", "max_cost", "max_depth", "max_tokens",
+                    "max_aliases", "max_path_hops", "cypher_max_rows", "max_response_bytes",
+                    "max_inflight_per_token", "cypher_inflight_per_token", "rate_burst",
+                    "graphql_db_threads", "cypher_db_threads", "max_annotation_chars",
+                    "max_reason_chars")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"api.{name}: expected a positive number, got "
+                                  f"{getattr(self, name)!r}")
+        if not self.timeout_s > 0 or self.rate_per_s < 0:
+            raise ConfigError(f"api.timeout_s must be > 0 and api.rate_per_s >= 0; got "
+                              f"{self.timeout_s!r}, {self.rate_per_s!r}")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from cxgraph.commands._common import configured
 from cxgraph.provenance import pipeline_run
 from cxgraph.workspace import Workspace
 
@@ -41,9 +42,11 @@ def register(app: typer.Typer) -> None:
         from pipeline.registry import run_pipeline
 
         overrides = list(set_ or [])
-        ws = Workspace.create(workspace)
-        if overrides:
-            ws.set_config(ws.config.with_overrides(overrides))  # validated before written
+        # validate first, write after: a bad --set leaves cxgraph.toml (or a new
+        # workspace directory) as it was
+        config = configured(workspace, overrides)
+        ws = Workspace.create(workspace, config if overrides else None)
+        ws.check_writable()
         roi = Roi.parse(region) if region else None
         only = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
         flags = {"--input": input, "--until": until, "--from": start, "--region": region,

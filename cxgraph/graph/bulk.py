@@ -183,7 +183,8 @@ def run_import(files: ImportFiles, neo4j_home: Path, conf_dir: Path, java: Path,
            f"--report-file={files.directory / 'import.report'}", database]
     env = {**os.environ, "NEO4J_HOME": str(neo4j_home), "NEO4J_CONF": str(conf_dir)}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=files.directory)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=files.directory,
+                          umask=0o077)  # the store it writes is private to its owner
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         raise GraphError(f"neo4j-admin import failed (exit {proc.returncode}):\n{tail}")

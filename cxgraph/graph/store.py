@@ -8,10 +8,14 @@
   re-run changes nothing.
 - ``read(query, params)`` runs a read with a server-side transaction timeout.
 - ``analyst(query, params)`` is the read-only entry for people: the query is
-  planned first (``EXPLAIN``) and refused unless it only reads, then run in a
-  READ-mode transaction with a timeout, so a write fails twice over.
+  planned first (``EXPLAIN``) and refused unless its plan passes the policy of
+  ``cxgraph.graph.readonly`` (reads only; no LOAD CSV, no other users'
+  transactions, allowlisted procedures and functions), then run once (no retries)
+  in a READ-mode transaction with a timeout, so a write fails twice over; its
+  result is streamed and cut at ``max_rows`` / refused past ``max_bytes``.
 
-Every driver error is re-raised as ``GraphError`` carrying the query text.
+Every driver error is re-raised as ``GraphError`` (or a subclass saying which:
+timeout, terminated, Neo4j unavailable) carrying the query text.
 """
 
 from __future__ import annotations
@@ -31,7 +35,15 @@ import neo4j.graph
 import neo4j.spatial
 
 from cxgraph import resources
-from cxgraph.errors import GraphError
+from cxgraph.errors import (
+    GraphError,
+    GraphUnavailable,
+    QueryRefused,
+    QueryTerminated,
+    QueryTimeout,
+    ResultTooLarge,
+)
+from cxgraph.graph import readonly
 from cxgraph.neo4j_server import Connection
 
 log = logging.getLogger(__name__)
@@ -54,6 +66,7 @@ class QueryResult:
 
     columns: list[str]
     rows: list[list[Any]]
+    truncated: bool = False  # more rows existed than the entry's row cap
 
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
@@ -142,12 +155,13 @@ class GraphStore:
         database: str = "neo4j",
         batch_size: int = 5000,
         query_timeout_s: float = 30.0,
+        retry_s: float | None = None,
     ):
         self.conn = conn
         self.database = database
         self.batch_size = int(batch_size)
         self.query_timeout_s = float(query_timeout_s)
-        self.driver = conn.driver()
+        self.driver = conn.driver(retry_s=retry_s)  # retry_s: the driver's retry budget
 
     @classmethod
     def for_workspace(cls, ws: Any, start: bool = True) -> GraphStore:
@@ -216,6 +230,8 @@ class GraphStore:
                 return s.execute_write(work)
         except neo4j.exceptions.Neo4jError as e:
             raise _graph_error(e, query) from e
+        except neo4j.exceptions.DriverError as e:
+            raise self._unavailable(e, query) from e
 
     def write_batches(
         self,
@@ -269,36 +285,79 @@ class GraphStore:
         query: str,
         params: Mapping[str, Any] | None = None,
         timeout_s: float | None = None,
+        max_rows: int | None = None,
+        max_bytes: int | None = None,
     ) -> QueryResult:
-        """The read-only entry for analysts: refuses anything but a pure read.
+        """The read-only entry for analysts: refuses anything but a pure read of the graph.
 
-        The query is planned with ``EXPLAIN`` and refused unless its type is
-        read-only (``r``); it then runs in a READ-mode transaction, which the
-        server also refuses to let write.
+        The query is planned with ``EXPLAIN`` and refused (``QueryRefused``) unless its
+        plan passes ``readonly.refusal``; it then runs once in a READ-mode transaction,
+        which the server also refuses to let write. Rows stream in: past ``max_rows`` the
+        result is cut (``truncated``), past ``max_bytes`` (approximate JSON size) the query
+        is stopped and ``ResultTooLarge`` raised.
         """
         params = dict(params or {})
-        qtype = self.query_type(query, params)
-        if qtype != "r":
-            kind = {"rw": "reads and writes", "w": "writes", "s": "changes the schema"}.get(
-                qtype, f"has type {qtype!r}")
-            raise GraphError(
-                f"read-only Cypher: this query {kind}; only reads are allowed here "
-                f"(use `cxgraph load` to change the graph).\nquery: {query}"
-            )
-        return self._read(query, params, timeout_s or self.query_timeout_s)
+        qtype, plan = self.explain(query, params)
+        why = readonly.refusal(plan, qtype)
+        if why:
+            raise QueryRefused(f"read-only Cypher: {why}.\nquery: {query}")
+        return self._read_once(query, params, timeout_s or self.query_timeout_s,
+                               max_rows, max_bytes)
 
     def query_type(self, query: str, params: Mapping[str, Any] | None = None) -> str:
         """The planner's query type: ``r``, ``rw``, ``w`` or ``s`` (schema)."""
+        return self.explain(query, params)[0]
+
+    def explain(self, query: str, params: Mapping[str, Any] | None = None
+                ) -> tuple[str, dict[str, Any]]:
+        """The planner's query type (``r``, ``rw``, ``w``, ``s``) and plan (a dict tree)."""
         text = query.lstrip()
         if re.match(r"(?i)(explain|profile)\b", text):
-            raise GraphError(f"pass the query without EXPLAIN/PROFILE.\nquery: {query}")
+            raise QueryRefused(f"pass the query without EXPLAIN/PROFILE.\nquery: {query}")
         try:
             with self.driver.session(database=self.database,
                                      default_access_mode=neo4j.READ_ACCESS) as s:
                 summary = s.run("EXPLAIN " + text, dict(params or {})).consume()
         except neo4j.exceptions.Neo4jError as e:
             raise _graph_error(e, query) from e
-        return str(summary.query_type)
+        except neo4j.exceptions.DriverError as e:
+            raise self._unavailable(e, query) from e
+        return str(summary.query_type), dict(summary.plan or {})
+
+    def _read_once(self, query: str, params: dict[str, Any], timeout_s: float,
+                   max_rows: int | None, max_bytes: int | None) -> QueryResult:
+        """One attempt (a person's query is not retried), streamed under the caps."""
+        fetch = max(1, min(1000, (max_rows or 1000) + 1))
+        try:
+            with self.driver.session(database=self.database, fetch_size=fetch,
+                                     default_access_mode=neo4j.READ_ACCESS) as s, \
+                    s.begin_transaction(timeout=timeout_s) as tx:
+                res = tx.run(query, params)
+                cols, rows, size = list(res.keys()), [], 0
+                for rec in res:
+                    if max_rows is not None and len(rows) >= max_rows:
+                        return QueryResult(cols, rows, truncated=True)
+                    row = [plain(v) for v in rec.values()]
+                    size += approx_json_bytes(row)
+                    if max_bytes is not None and size > max_bytes:
+                        raise ResultTooLarge(
+                            f"the result passed the response-size limit of {max_bytes} bytes "
+                            f"after {len(rows)} row(s); return fewer or smaller values "
+                            f"(LIMIT, fewer columns, ids instead of whole nodes)\n"
+                            f"query: {query.strip()}")
+                    rows.append(row)
+                return QueryResult(cols, rows)
+        except neo4j.exceptions.Neo4jError as e:
+            raise _graph_error(e, query, timeout_s) from e
+        except neo4j.exceptions.DriverError as e:
+            raise self._unavailable(e, query) from e
+
+    def _unavailable(self, e: Exception, query: str) -> GraphUnavailable:
+        return GraphUnavailable(
+            f"Neo4j at {self.conn.uri} stopped answering ({type(e).__name__}: {e}). Start it "
+            "again (`cxgraph neo4j start`, or check the server NEO4J_URI names) and re-run "
+            "the same command: loads are idempotent and resume safely.\n"
+            f"query: {query.strip()[:500]}")
 
     def _read(self, query: str, params: dict[str, Any], timeout_s: float) -> QueryResult:
         @neo4j.unit_of_work(timeout=timeout_s)
@@ -313,6 +372,8 @@ class GraphStore:
                 return s.execute_read(work)
         except neo4j.exceptions.Neo4jError as e:
             raise _graph_error(e, query, timeout_s) from e
+        except neo4j.exceptions.DriverError as e:
+            raise self._unavailable(e, query) from e
 
     def _run_auto(self, query: str, params: dict[str, Any]) -> None:
         try:
@@ -320,16 +381,45 @@ class GraphStore:
                 s.run(query, params).consume()
         except neo4j.exceptions.Neo4jError as e:
             raise _graph_error(e, query) from e
+        except neo4j.exceptions.DriverError as e:
+            raise self._unavailable(e, query) from e
+
+
+def approx_json_bytes(value: Any) -> int:
+    """About how many bytes ``value`` takes as JSON (exact for plain ASCII strings and
+    ints; cheap: no encoding is built)."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, (list, tuple)):
+        return 2 + sum(approx_json_bytes(v) + 1 for v in value)
+    if isinstance(value, dict):
+        return 2 + sum(len(str(k)) + 4 + approx_json_bytes(v) for k, v in value.items())
+    if isinstance(value, (bytes, bytearray)):
+        return 2 * len(value) + 2
+    return 24
 
 
 def _graph_error(e: neo4j.exceptions.Neo4jError, query: str,
                  timeout_s: float | None = None) -> GraphError:
     code = e.code or ""
-    if "TransactionTimedOut" in code or "Terminated" in code:
-        hint = (f"timed out after {timeout_s:g} s; narrow the query (fewer bodies, LIMIT) "
+    cls: type[GraphError] = GraphError
+    if "TransactionTimedOut" in code:
+        cls = QueryTimeout
+        limit = f"after {timeout_s:g} s" if timeout_s else "by the server's transaction timeout"
+        hint = (f"timed out {limit}; narrow the query (fewer bodies, LIMIT) "
                 "or raise [neo4j] query_timeout_s / --timeout")
+    elif "Transaction.Terminated" in code or "TransactionMarkedAsFailed" in code:
+        # Not a timeout: something ended the transaction from outside.
+        cls = QueryTerminated
+        hint = ("the transaction was terminated before it finished, not by its time limit: "
+                "an administrator ended it (TERMINATE TRANSACTIONS), or the server is "
+                f"shutting down ({e.message or 'no reason given'}); run it again")
+    elif "MemoryPoolOutOfMemoryError" in code:
+        hint = ("the query needs more memory than one transaction may use "
+                "([neo4j] transaction_memory_mb); aggregate less at once (LIMIT, a smaller "
+                f"box, fewer bodies). Neo4j: {e.message}")
     elif "AccessMode" in code or "WriteOnReadOnlyAccess" in code:
         hint = "a write was attempted in a read-only transaction"
     else:
         hint = e.message or str(e)
-    return GraphError(f"{code}: {hint}\nquery: {query.strip()}")
+    return cls(f"{code}: {hint}\nquery: {query.strip()}")

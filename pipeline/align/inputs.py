@@ -31,6 +31,18 @@ def used_by_section(tiles_table: pa.Table, z_total: int, n: int) -> np.ndarray:
     return used
 
 
+def nominal_by_section(tiles_table: pa.Table, fallback: np.ndarray, z_total: int
+                       ) -> np.ndarray:
+    """(Z, N, 2) nominal top-left (y, x) px of every tile in every section, as its own
+    section's manifest entry gives it (one bad position in one section then moves one
+    tile of that section only); ``fallback`` (N, 2) where the table has no row."""
+    t = tiles_table.select(["z", "tile_index", "nominal_y", "nominal_x"]).to_pydict()
+    out = np.repeat(np.asarray(fallback, float)[None], z_total, axis=0)
+    for z, i, y, x in zip(t["z"], t["tile_index"], t["nominal_y"], t["nominal_x"], strict=True):
+        out[z, i] = (y, x)
+    return out
+
+
 def frame(tiles: zarr.Array) -> dict[str, Any]:
     """The nominal frame from the ``tiles`` array: volume shape, tile count, nominal
     top-lefts (N, 2) px, voxel size (nm)."""

@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from cxgraph.errors import WorkspaceError
-from pipeline.align.inputs import frame, section_tiles, to_uint8, used_by_section
+from pipeline.align.inputs import (
+    frame,
+    nominal_by_section,
+    section_tiles,
+    to_uint8,
+    used_by_section,
+)
 from pipeline.align.params import StitchParams
 from pipeline.align.stitch import stitch_section
 from pipeline.align.warp import render
@@ -30,20 +36,22 @@ from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
 class Plan:
     shape: tuple[int, int, int]  # nominal volume (z, y, x) voxels
     used: np.ndarray  # (Z, N) bool
-    nominal: np.ndarray  # (N, 2) nominal tile top-lefts px
+    nominal: np.ndarray  # (Z, N, 2) nominal tile top-lefts px, each section's own
 
 
 def prepare(ctx: StageContext) -> Plan:
     tiles = ctx.input_array("tiles")
     f = frame(tiles)
-    used = used_by_section(ctx.read_table("tiles"), f["shape"][0], f["n"])
+    table = ctx.read_table("tiles")
+    used = used_by_section(table, f["shape"][0], f["n"])
     if not used.any():
         raise WorkspaceError("stitch: no section has a usable tile; nothing to align")
     bz = ctx.ws.config["blocks"].block_shape[0]
     chunks = (bz, *ctx.ws.config["blocks"].chunk_shape[1:])
     ctx.create_array("raw", f["shape"], np.uint8, chunks, f["voxel_size"],
                      attrs={"frame": "section (stitched, not registered)", "no_data_value": 0})
-    return Plan(tuple(f["shape"]), used, f["nominal"])  # type: ignore[arg-type]
+    nominal = nominal_by_section(table, f["nominal"], f["shape"][0])
+    return Plan(tuple(f["shape"]), used, nominal)  # type: ignore[arg-type]
 
 
 def grid(ctx: StageContext, plan: Plan) -> BlockGrid:
@@ -57,13 +65,14 @@ def stitch_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     tiles_arr = ctx.array("tiles")
     _, h, w = plan.shape
     quality, pos_rows, edge_rows = [], [], []
-    used, nominal = plan.used, plan.nominal
+    used = plan.used
     z0, z1 = block.write_roi.begin[0], block.write_roi.end[0]
     raw = np.zeros((z1 - z0, h, w), np.uint8)
     for z in range(z0, z1):
         tiles = section_tiles(tiles_arr, z, used[z])
         if not used[z].any():
             continue
+        nominal = plan.nominal[z]
         pos, edges = stitch_section(tiles, nominal, params)
         img, wgt = render(tiles, pos, (0, 0), (h, w), blend_px=params.blend_px,
                           order=params.interpolation_order)

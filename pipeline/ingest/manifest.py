@@ -7,14 +7,19 @@
      "voxel_size": [40.0, 8.0, 8.0],     # nm (z, y, x)
      "dtype": "uint8",                   # tile pixel type
      "tile_shape": [TH, TW],             # px (y, x)
+     "intensity_range": [0.0, 1.0],      # optional: grey [low, high] of float tiles
      "sections": [
        {"z": 0, "status": "ok",          # "ok" or "missing" (no tiles)
         "tiles": [{"file": "tiles/z0000_r00_c00.tif", "row": 0, "col": 0,
                    "y": 0.0, "x": 900.0}]}]}   # NOMINAL top-left, px, nominal frame
 
 Tile files are single-channel TIFF (any format imageio reads also works),
-paths relative to DIR. A real microscope export is brought in by writing this
-file next to its tiles with the stage's nominal positions. ``write_manifest``,
+paths relative to DIR and inside it. ``read_manifest`` validates the whole file
+once, against one schema (``ManifestModel``), before any tile is read: every
+error names the field, its value and what is expected; sizes (shape, tile grid)
+are bounded by the memory a worker has before anything is allocated. A real
+microscope export is brought in by writing this file next to its tiles with the
+stage's nominal positions. ``write_manifest``,
 ``write_tile`` and ``read_tile`` are the one writer and reader of the format
 (the synthetic microscope and the tests use them too).
 """
@@ -24,10 +29,18 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cxgraph.errors import InputDataError
 from cxgraph.workspace import atomic_write_bytes
@@ -59,6 +72,7 @@ class Manifest:
     dtype: np.dtype
     tile_shape: tuple[int, int]  # px (y, x)
     sections: tuple[SectionRef, ...]
+    intensity_range: tuple[float, float] | None = None  # grey [low, high] of float tiles
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -72,7 +86,9 @@ class Manifest:
         return row * self.grid[1] + col
 
     def nominal_positions(self) -> np.ndarray:
-        """(rows * cols, 2) nominal top-left (y, x) px per tile index (first section seen)."""
+        """(rows * cols, 2) nominal top-left (y, x) px per tile index, for tile indices a
+        section lacks (first section seen); each section's own tiles keep their own
+        positions (``tables/tiles`` nominal_y/x)."""
         rows, cols = self.grid
         out = np.full((rows * cols, 2), np.nan)
         for s in self.sections:
@@ -83,59 +99,184 @@ class Manifest:
         return out
 
 
-def _field(obj: dict[str, Any], key: str, where: str) -> Any:
-    if key not in obj:
-        raise InputDataError(f"{where}: missing key {key!r}; see the manifest format in README")
-    return obj[key]
+# --- the schema: every field checked once, up front, before anything is read or allocated --
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Count = Annotated[int, Field(strict=True, ge=1)]
+Index = Annotated[int, Field(strict=True, ge=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class TileModel(_Model):
+    file: Annotated[str, Field(min_length=1, max_length=4096)]
+    row: Index
+    col: Index
+    y: Finite  # nominal top-left, px
+    x: Finite
+
+    @field_validator("file")
+    @classmethod
+    def _inside(cls, v: str) -> str:
+        # Tile paths are relative to the input directory and stay inside it (a manifest
+        # must not make ingest read /etc/hostname). Symlinks placed in the directory by
+        # its owner are followed: that is a deliberate choice, not a path in the manifest.
+        pure = PurePosixPath(v.replace("\\", "/"))
+        if pure.is_absolute() or ".." in pure.parts or ":" in pure.parts[0]:
+            raise ValueError("expected a path relative to the input directory, inside it "
+                             "(no leading /, no '..')")
+        if "\x00" in v:
+            raise ValueError("expected a file name without NUL bytes")
+        return v
+
+
+class SectionModel(_Model):
+    z: Index
+    status: Literal["ok", "missing"] = "ok"
+    tiles: list[TileModel] = []
+
+    @model_validator(mode="after")
+    def _unique_positions(self) -> SectionModel:
+        seen: dict[tuple[int, int], int] = {}
+        for k, t in enumerate(self.tiles):
+            if (t.row, t.col) in seen:
+                raise ValueError(f"tiles[{k}] and tiles[{seen[t.row, t.col]}] both claim "
+                                 f"row {t.row}, col {t.col}; expected one tile per position")
+            seen[t.row, t.col] = k
+        return self
+
+
+class ManifestModel(_Model):
+    format: Literal["cxgraph-tiles/1"]
+    shape: tuple[Count, Count, Count]  # voxels (z, y, x)
+    voxel_size: tuple[Annotated[Finite, Field(gt=0)], ...]  # nm (z, y, x)
+    dtype: str  # a numpy integer or float type name: uint8, uint16, float32, ...
+    tile_shape: tuple[Count, Count]  # px (y, x)
+    sections: list[SectionModel]
+    # Grey range of float tiles ([low, high]); without it, the range of the data is used.
+    intensity_range: tuple[Finite, Finite] | None = None
+
+    @field_validator("dtype")
+    @classmethod
+    def _pixel_type(cls, v: str) -> str:
+        try:
+            dt = np.dtype(v)
+        except TypeError:
+            dt = None
+        if dt is None or dt.kind not in "uif" or dt.itemsize > 8:
+            raise ValueError("expected a numpy integer or float pixel type such as 'uint8', "
+                             "'uint16' or 'float32'")
+        return dt.name
+
+    @field_validator("voxel_size")
+    @classmethod
+    def _three(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if len(v) != 3:
+            raise ValueError(f"expected three sizes in nm (z, y, x), got {len(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ManifestModel:
+        z_n, h, w = self.shape
+        th, tw = self.tile_shape
+        if self.intensity_range is not None and not (
+                self.intensity_range[0] < self.intensity_range[1]):
+            raise ValueError(f"intensity_range {list(self.intensity_range)}: expected "
+                             "[low, high] with low < high")
+        seen: dict[int, int] = {}
+        for k, s in enumerate(self.sections):
+            if s.z >= z_n:
+                raise ValueError(f"sections[{k}].z = {s.z}: expected 0 <= z < {z_n} "
+                                 f"(shape[0])")
+            if s.z in seen:
+                raise ValueError(f"sections[{k}].z = {s.z} repeats sections[{seen[s.z]}]; "
+                                 "expected each section once")
+            seen[s.z] = k
+            for j, t in enumerate(s.tiles):
+                # a tile must overlap the nominal volume, or it holds nothing of it
+                if not (-th < t.y < h and -tw < t.x < w):
+                    raise ValueError(
+                        f"sections[{k}].tiles[{j}] ({t.file}) at y={t.y:g}, x={t.x:g}: "
+                        f"expected a top-left within -{th} < y < {h}, -{tw} < x < {w} px "
+                        f"(a {th}x{tw} tile overlapping the {h}x{w} volume)")
+        return self
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 80 \
+        else f"{type(value).__name__} of {len(value)}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if not loc:  # a whole-manifest rule: its message names the fields and values itself
+        return msg
+    return f"{loc}: {msg}, got {shown}" if "input" in err else f"{loc}: {msg}"
+
+
+def memory_budget_bytes() -> int:
+    """What one process may plan to hold: half of the memory available now."""
+    import psutil
+
+    return int(psutil.virtual_memory().available // 2)
+
+
+def _check_sizes(m: Manifest, path: Path) -> None:
+    """Refuse, before allocating, a tile grid or section no worker could hold."""
+    rows, cols = m.grid
+    th, tw = m.tile_shape
+    _, h, w = m.shape
+    # per section: the tile stack as float32 (ingest, stitch) and ~4 float canvases (render)
+    need = rows * cols * th * tw * 4 * 2 + h * w * 4 * 4
+    budget = memory_budget_bytes()
+    if need > budget:
+        tiles = [t for s in m.sections for t in s.tiles]
+        by_row, by_col = max(tiles, key=lambda t: t.row), max(tiles, key=lambda t: t.col)
+        raise InputDataError(
+            f"{path}: one section needs about {_gib(need)} in memory (a {rows} x {cols} grid "
+            f"of {th}x{tw} tiles: largest row {by_row.row} in {by_row.file}, largest col "
+            f"{by_col.col} in {by_col.file}; and a {h}x{w} canvas); expected at most "
+            f"{_gib(budget)} (half the memory available). Check the tiles' row/col and the "
+            "shape, or cut the volume smaller.")
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB" if n < 2**50 else f"{n / 2**50:.3g} PiB"
 
 
 def read_manifest(input_dir: Path | str) -> Manifest:
-    """Parse and validate ``input_dir/manifest.json``; raise InputDataError saying what is wrong."""
+    """Parse and validate ``input_dir/manifest.json`` against the schema; raise
+    InputDataError naming each bad field, its value and what is expected."""
     root = Path(input_dir)
     path = root / "manifest.json"
-    if not path.exists():
+    if not root.is_dir():
+        raise InputDataError(f"{root}: input directory does not exist")
+    if not path.is_file():
         raise InputDataError(f"{root}: no manifest.json (expected format {FORMAT!r})")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+        data = json.loads(path.read_bytes())
+    except (ValueError, OSError) as e:
         raise InputDataError(f"{path}: not valid JSON ({e})") from e
-    if data.get("format") != FORMAT:
-        raise InputDataError(f"{path}: expected format {FORMAT!r}, got {data.get('format')!r}")
-    shape = tuple(int(v) for v in _field(data, "shape", str(path)))
-    voxel = tuple(float(v) for v in _field(data, "voxel_size", str(path)))
-    tile_shape = tuple(int(v) for v in _field(data, "tile_shape", str(path)))
-    if len(shape) != 3 or len(voxel) != 3 or len(tile_shape) != 2:
-        raise InputDataError(
-            f"{path}: expected shape [Z, Y, X], voxel_size [z, y, x], tile_shape [TH, TW]; "
-            f"got {list(shape)}, {list(voxel)}, {list(tile_shape)}"
-        )
+    if not isinstance(data, dict):
+        raise InputDataError(f"{path}: expected a JSON object {{\"format\": {FORMAT!r}, ...}}, "
+                             f"got a JSON {type(data).__name__}")
     try:
-        dtype = np.dtype(_field(data, "dtype", str(path)))
-    except TypeError as e:
-        raise InputDataError(f"{path}: unknown dtype {data['dtype']!r}") from e
-    sections = []
-    seen = set()
-    for k, s in enumerate(_field(data, "sections", str(path))):
-        where = f"{path} sections[{k}]"
-        z = int(_field(s, "z", where))
-        status = str(s.get("status", "ok"))
-        if status not in ("ok", "missing"):
-            raise InputDataError(f"{where}: status expected 'ok' or 'missing', got {status!r}")
-        if not 0 <= z < shape[0] or z in seen:
-            raise InputDataError(f"{where}: z={z} out of range 0..{shape[0] - 1} or repeated")
-        seen.add(z)
-        tiles = tuple(
-            TileRef(str(_field(t, "file", where)), int(_field(t, "row", where)),
-                    int(_field(t, "col", where)), float(_field(t, "y", where)),
-                    float(_field(t, "x", where)))
-            for t in s.get("tiles", [])
-        )
-        sections.append(SectionRef(z, status, tiles))
+        model = ManifestModel.model_validate(data)
+    except ValidationError as e:
+        lines = [_describe(err) for err in e.errors(include_url=False)]
+        more = f" (and {len(lines) - 10} more)" if len(lines) > 10 else ""
+        raise InputDataError(f"{path}: " + "; ".join(lines[:10]) + more
+                             + "; see the manifest format in README") from None
+    seen = {s.z for s in model.sections}
+    sections = [SectionRef(s.z, s.status, tuple(TileRef(t.file, t.row, t.col, t.y, t.x)
+                                                 for t in s.tiles)) for s in model.sections]
     # sections absent from the list are missing
-    for z in sorted(set(range(shape[0])) - seen):
-        sections.append(SectionRef(z, "missing", ()))
+    sections += [SectionRef(z, "missing", ()) for z in range(model.shape[0]) if z not in seen]
     sections.sort(key=lambda s: s.z)
-    return Manifest(root, shape, voxel, dtype, tile_shape, tuple(sections))  # type: ignore[arg-type]
+    manifest = Manifest(root, model.shape, model.voxel_size, np.dtype(model.dtype),
+                        model.tile_shape, tuple(sections), model.intensity_range)
+    _check_sizes(manifest, path)
+    return manifest
 
 
 def write_manifest(out_dir: Path | str, shape: Sequence[int], voxel_size: Sequence[float],

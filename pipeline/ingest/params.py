@@ -10,7 +10,8 @@ from cxgraph.params import Params
 
 @dataclasses.dataclass(frozen=True)
 class IngestParams(Params):
-    """L1 ingest. Grey values refer to the input dtype's scale."""
+    """L1 ingest. Grey values refer to the input dtype's scale (integer tiles) or to 0..255
+    over the grey range of float tiles (see ``pipeline.ingest.tiles.grey_range``)."""
 
     on_bad_tile: str = "mark"  # mark (record, zero-fill, continue) | stop (raise)
     blank_std: float = 2.0  # grey sd below which a tile is blank
@@ -31,3 +32,21 @@ class IngestParams(Params):
         if self.normalize not in ("overlap", "none"):
             raise ConfigError(f"ingest.normalize: expected 'overlap' or 'none', got "
                               f"{self.normalize!r}")
+        # ranges: a value outside them would be written to cxgraph.toml and fail every run
+        checks = [
+            ("blank_std", self.blank_std >= 0, "a grey sd >= 0"),
+            ("saturated_fraction_flag", 0 <= self.saturated_fraction_flag <= 1,
+             "a fraction in 0..1"),
+            ("saturated_fraction_reject",
+             self.saturated_fraction_flag <= self.saturated_fraction_reject <= 1,
+             "a fraction in saturated_fraction_flag..1"),
+            ("flatfield_sigma_px", self.flatfield_sigma_px > 0, "a positive px size"),
+            ("flatfield_max_tiles", self.flatfield_max_tiles >= 1, "at least 1 tile"),
+            ("min_overlap_px", self.min_overlap_px >= 0, "a px count >= 0"),
+            ("target_low", 0 <= self.target_low < self.target_high <= 255,
+             "0 <= target_low < target_high <= 255"),
+        ]
+        for name, ok, expected in checks:
+            if not ok or getattr(self, name) != getattr(self, name):  # NaN fails too
+                raise ConfigError(f"ingest.{name}: expected {expected}, got "
+                                  f"{getattr(self, name)!r}")

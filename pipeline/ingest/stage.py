@@ -12,7 +12,7 @@ Outputs (workspace):
   (all ones with ``ingest.flatfield = false``).
 - ``tables/tiles.parquet`` — one row per (section, tile index): ``z, row, col,
   tile_index, file, nominal_y, nominal_x`` (px), ``status`` (ok | saturated |
-  blank | corrupt | wrong_shape | wrong_dtype | absent | section_missing),
+  blank | corrupt | non_finite | wrong_shape | wrong_dtype | absent | section_missing),
   ``reason``, ``used`` (bool: the tile enters alignment), ``gain``, ``offset``,
   ``block``.
 - L1 quality rows per tile (``tile`` = file) and per section (see ``TILE_METRICS``).
@@ -33,6 +33,11 @@ one volume-wide linear map sends the 0.5th/99.5th percentiles to
 staining gradient, a low-contrast patch) are therefore kept, not erased, and
 show in the quality metrics.
 
+Float tiles (``float32``/``float64``) are put on the 0..255 grey scale first, linearly
+from the manifest's ``intensity_range`` [low, high], or without one from the data's
+own 0.01th/99.99th percentiles (``tiles.grey_range``); a tile with any NaN or infinite
+pixel is bad (``non_finite``). Integer tiles keep their values.
+
 Blocks are ``blocks.block_shape[0]`` whole sections.
 """
 
@@ -52,8 +57,10 @@ from pipeline.ingest.tiles import (
     USABLE,
     check_tile,
     estimate_flatfield,
+    grey_range,
     overlap_gains,
     tile_quality,
+    to_grey,
 )
 
 log = logging.getLogger(__name__)
@@ -70,10 +77,28 @@ class Plan:
     flat: np.ndarray | None  # (TH, TW) illumination profile
     mapping: tuple[float, float]  # grey values sent to target_low / target_high
     n_bad: int
+    grey: tuple[float, float]  # the input's grey scale (see tiles.grey_range)
 
 
-def _scan(manifest: Manifest, params: IngestParams) -> tuple[list[dict[str, Any]], list]:
-    """Read and check every tile; returns the table rows and flat-field samples."""
+def _grey(manifest: Manifest) -> tuple[float, float]:
+    """The grey scale; float tiles without a declared range are read once more for it."""
+    if manifest.dtype.kind != "f" or manifest.intensity_range is not None:
+        return grey_range(manifest.dtype, manifest.intensity_range, [])
+    imgs = []
+    for sec in manifest.sections:
+        for t in sec.tiles if sec.status == "ok" else ():
+            try:
+                img = read_tile(manifest.root / t.file)
+            except InputDataError:
+                continue  # reported by the scan
+            if img.dtype == manifest.dtype and img.shape == tuple(manifest.tile_shape):
+                imgs.append(img)
+    return grey_range(manifest.dtype, None, imgs)
+
+
+def _scan(manifest: Manifest, params: IngestParams, grey: tuple[float, float]
+          ) -> tuple[list[dict[str, Any]], list]:
+    """Read and check every tile; returns the table rows and flat-field samples (grey)."""
     rows_n, cols_n = manifest.grid
     nominal = manifest.nominal_positions()
     rows: list[dict[str, Any]] = []
@@ -96,11 +121,11 @@ def _scan(manifest: Manifest, params: IngestParams) -> tuple[list[dict[str, Any]
                 try:
                     img = read_tile(manifest.root / t.file)
                     status, reason, sat = check_tile(img, manifest.tile_shape, manifest.dtype,
-                                                     params)
+                                                     params, grey)
                     row.update(status=status, reason=reason, saturated_fraction=sat)
                     if status in USABLE:
                         if seen % every == 0 and len(samples) < params.flatfield_max_tiles:
-                            samples.append(img)
+                            samples.append(to_grey(img, manifest.dtype, grey))
                         seen += 1
                 except InputDataError as e:
                     row.update(status="corrupt", reason=str(e))
@@ -122,7 +147,7 @@ def ingest_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
         tiles: list[np.ndarray | None] = [None] * n
         for r in srows:
             if r["status"] in USABLE:
-                img = read_tile(manifest.root / r["file"]).astype(np.float32)
+                img = to_grey(read_tile(manifest.root / r["file"]), manifest.dtype, plan.grey)
                 tiles[r["tile_index"]] = img / flat if flat is not None else img
         nominal = np.array([[r["nominal_y"], r["nominal_x"]] for r in srows])
         if params.normalize == "overlap":
@@ -169,7 +194,8 @@ def prepare(ctx: StageContext) -> Plan:
     params: IngestParams = ctx.params
     input_dir = ctx.source("tile_dir")
     manifest = read_manifest(input_dir)
-    rows, samples = _scan(manifest, params)
+    grey = _grey(manifest)
+    rows, samples = _scan(manifest, params, grey)
     bad = [r for r in rows if r["status"] not in USABLE + ("section_missing",)]
     for r in bad:
         log.warning("bad tile z=%d row=%d col=%d file=%s: %s (%s)", r["z"], r["row"],
@@ -186,10 +212,14 @@ def prepare(ctx: StageContext) -> Plan:
     pooled = np.concatenate([(s / flat if flat is not None else s).ravel()[::7]
                              for s in samples])
     mapping = tuple(float(v) for v in np.percentile(pooled, [0.5, 99.5]))
+    if not (np.isfinite(mapping).all() and mapping[1] > mapping[0]):
+        raise InputDataError(f"{input_dir}: the usable tiles have no grey-value spread "
+                             f"(0.5th/99.5th percentiles {mapping}); nothing to normalise")
     rows_n, cols_n = manifest.grid
     attrs = {"grid": [rows_n, cols_n], "tile_shape": list(manifest.tile_shape),
              "nominal_yx": manifest.nominal_positions().tolist(),
              "volume_shape": list(manifest.shape), "input_dir": str(input_dir.resolve()),
+             "grey_range": list(grey),
              "intensity_map": {"low": mapping[0], "high": mapping[1],
                                "target_low": params.target_low,
                                "target_high": params.target_high},
@@ -200,7 +230,7 @@ def prepare(ctx: StageContext) -> Plan:
                     np.ones(manifest.tile_shape, np.float32),
                     voxel_size=manifest.voxel_size[1:], offset=(0.0, 0.0))
     ctx.quality("tiles_bad_total", float(len(bad)))
-    return Plan(manifest, rows, flat, mapping, len(bad))  # type: ignore[arg-type]
+    return Plan(manifest, rows, flat, mapping, len(bad), grey)  # type: ignore[arg-type]
 
 
 def grid(ctx: StageContext, plan: Plan) -> BlockGrid:

@@ -8,23 +8,35 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from cxgraph.errors import InputDataError
 from pipeline.common.lsq import solve_differences
 from pipeline.ingest.params import IngestParams
 
-USABLE = ("ok", "saturated")
+USABLE = ("ok", "saturated")  # statuses of tiles that are used
 
 
 def check_tile(
-    img: np.ndarray, tile_shape: tuple[int, int], dtype: np.dtype, params: IngestParams
+    img: np.ndarray, tile_shape: tuple[int, int], dtype: np.dtype, params: IngestParams,
+    grey_range: tuple[float, float] | None = None,
 ) -> tuple[str, str, float]:
-    """(status, reason, saturated fraction) of a tile that was read."""
+    """(status, reason, saturated fraction) of a tile that was read.
+
+    ``grey_range`` (low, high): the grey scale of the input, for float tiles (see
+    ``grey_range``); integer tiles use their dtype's range. ``blank_std`` is in grey
+    values of integer tiles and in 1/255 of the grey range of float tiles.
+    """
     if img.shape != tuple(tile_shape):
         return "wrong_shape", f"shape {img.shape}, expected {tuple(tile_shape)}", 0.0
     if img.dtype != dtype:
         return "wrong_dtype", f"dtype {img.dtype}, expected {dtype}", 0.0
-    lo, hi = _dtype_range(dtype)
+    if img.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(img)))
+        if bad:  # NaN would pass every comparison below and spread through the flat field
+            return "non_finite", f"{bad} of {img.size} pixels are NaN or infinite", 0.0
+    lo, hi = grey_range if grey_range is not None else _dtype_range(dtype)
+    scale = 1.0 if np.issubdtype(dtype, np.integer) else (hi - lo) / 255.0
     sat = float(np.mean((img <= lo) | (img >= hi)))
-    sd = float(img.std())
+    sd = float(img.std()) / scale
     if sd < params.blank_std:
         return "blank", f"grey sd {sd:.2f} < {params.blank_std}", sat
     if sat > params.saturated_fraction_reject:
@@ -39,6 +51,41 @@ def _dtype_range(dtype: np.dtype) -> tuple[float, float]:
         info = np.iinfo(dtype)
         return float(info.min), float(info.max)
     return 0.0, 1.0
+
+
+def grey_range(dtype: np.dtype, declared: tuple[float, float] | None,
+               tiles: list[np.ndarray]) -> tuple[float, float]:
+    """The grey scale (low, high) of the input.
+
+    Integer tiles: the dtype's range. Float tiles: the manifest's ``intensity_range``
+    if it declares one, else the data's own: the 0.01th / 99.99th percentiles of the
+    finite pixels of ``tiles`` (robust to a few hot pixels). Raises InputDataError
+    when float tiles have no finite pixels or no spread.
+    """
+    if np.issubdtype(dtype, np.integer):
+        return _dtype_range(dtype)
+    if declared is not None:
+        return float(declared[0]), float(declared[1])
+    pooled = [t[np.isfinite(t)].ravel()[::7] for t in tiles]
+    pooled = [p for p in pooled if p.size]
+    if not pooled:
+        raise InputDataError("float tiles: no finite pixel in any readable tile")
+    lo, hi = (float(v) for v in np.percentile(np.concatenate(pooled), [0.01, 99.99]))
+    if not hi > lo:
+        raise InputDataError(f"float tiles: every pixel is {lo:g}; no grey range to use "
+                             f"(set intensity_range [low, high] in manifest.json)")
+    return lo, hi
+
+
+def to_grey(img: np.ndarray, dtype: np.dtype, grey: tuple[float, float]) -> np.ndarray:
+    """A tile as float32 grey values: integer tiles as they are, float tiles mapped
+    linearly from ``grey`` (low, high) to 0..255 so that the flat field, gains and
+    the intensity map work on one scale."""
+    x = img.astype(np.float32)
+    if np.issubdtype(dtype, np.integer):
+        return x
+    lo, hi = grey
+    return (x - np.float32(lo)) * np.float32(255.0 / (hi - lo))
 
 
 def estimate_flatfield(samples: list[np.ndarray], sigma_px: float) -> np.ndarray:
