@@ -38,6 +38,7 @@ STAGE_PACKAGES = (
     "pipeline.align",  # L2: stitch, align
     "pipeline.segment",  # L3
     "pipeline.serve",  # L5: the graph load
+    "pipeline.pyramid",  # viewer pyramids of the volumes above: keep last
 )
 
 _STAGES: dict[str, Stage] = {}
