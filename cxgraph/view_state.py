@@ -160,6 +160,12 @@ def flag_layer(ws: Workspace) -> Layer | None:
     return Layer(f"flags ({len(ann)})", "annotation", {"annotations": ann}) if ann else None
 
 
+def volume_extent_nm(ws: Workspace) -> list[float] | None:
+    """The volume's size in nm (z, y, x)."""
+    shape = _volume_shape(ws)
+    return None if shape is None else [n * v for n, v in zip(shape, voxel_size(ws), strict=True)]
+
+
 def _volume_shape(ws: Workspace) -> tuple[int, ...] | None:
     for name in (*IMAGES, *LABELS):
         if ws.has_array(name):
@@ -169,7 +175,7 @@ def _volume_shape(ws: Workspace) -> tuple[int, ...] | None:
 
 def heat_layers(ws: Workspace) -> list[Layer]:
     """Per-block quality (every metric with block rows) and chosen per-section metrics, as
-    volumes of one voxel per block / section; the first is shown."""
+    volumes of one voxel per block / section; hidden until chosen (they tint the EM)."""
     if not ws.provenance_path.exists() or _volume_shape(ws) is None:
         return []
     store = ProvenanceStore(ws.provenance_path)
@@ -197,8 +203,8 @@ def heat_layers(ws: Workspace) -> list[Layer]:
                     data[z] = v
                 scales = vs * [1, shape[1], shape[2]]  # type: ignore[index]
                 out.append(_heat(f"{stage} {metric} (sections)", data, scales))
-    for i, layer in enumerate(out):
-        layer.visible = i == 0
+    for layer in out:
+        layer.visible = False
     return out
 
 

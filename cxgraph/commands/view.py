@@ -79,6 +79,17 @@ def open_view(ws: Workspace, input_dir: Path | None = None, bodies: list[int] | 
             s.layers[la.name] = _layer(neuroglancer, la, dims)
             s.layers[la.name].visible = la.visible
         s.layout = (state or {}).get("layout", "4panel")
+        extent = vsm.volume_extent_nm(ws)
+        if extent and not (state or {}).get("position"):
+            # the view's own space (voxels of level 0) to centre it; each layer's space
+            # still comes from its files' metadata
+            # neuroglancer's panels are named after the first axes: its global order is x, y, z
+            vs = vsm.voxel_size(ws)
+            s.dimensions = neuroglancer.CoordinateSpace(names=["x", "y", "z"], units="nm",
+                                                        scales=list(vs[::-1]))
+            s.position = [e / v / 2 for e, v in zip(extent[::-1], vs[::-1], strict=True)]
+            s.cross_section_scale = max(extent[1:]) / vs[2] / 300
+            s.projection_scale = max(extent[1:]) * 1.5
     return ViewSession(str(viewer), viewer, servers, layers)
 
 
@@ -88,7 +99,7 @@ def _layer(ng: Any, la: Any, dims: Any) -> Any:
         return ng.ImageLayer(source=spec["source"])
     if la.kind == "segmentation":
         return ng.SegmentationLayer(source=spec["source"],
-                                    segments=[str(b) for b in spec["segments"]])
+                                    segments=[int(b) for b in spec["segments"]])
     if la.kind == "heat":
         vol = ng.LocalVolume(spec["data"], dimensions=ng.CoordinateSpace(
             names=["z", "y", "x"], units="nm", scales=spec["scales"]))
