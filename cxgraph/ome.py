@@ -10,9 +10,11 @@ v3 ``dimension_names`` and ``attributes.dimension_units`` (``"40 nm"``: the
 convention neuroglancer and tensorstore read for a plain array), beside the
 ``voxel_size`` / ``offset`` attributes (nm, z, y, x) the pipeline reads.
 
-Each level array records its own ``voxel_size`` and ``offset`` (the physical
-position of its first voxel's centre), so the group metadata is derived from the
-levels on disk (``write_image_metadata``) and never lists a level that is absent.
+Each level array records its own ``voxel_size`` and ``offset`` (nm: where its first
+voxel begins, its corner, as the pipeline's Rois count), so the group metadata is
+derived from the levels on disk (``write_image_metadata``) and never lists a level
+that is absent. OME-Zarr's translation places voxel *centres* (neuroglancer reads it
+so): offset + voxel_size / 2, the same corner for every level.
 """
 
 from __future__ import annotations
@@ -80,7 +82,9 @@ def _level_transform(axes: Sequence[str], attrs: dict[str, Any]) -> list[dict[st
     sizes = spatial_sizes(axes, attrs.get("voxel_size", [1.0] * 3))
     offsets = spatial_sizes(axes, attrs.get("offset", [0.0] * 3))
     return [{"type": "scale", "scale": [1.0 if s is None else s for s in sizes]},
-            {"type": "translation", "translation": [0.0 if o is None else o for o in offsets]}]
+            {"type": "translation", "translation": [
+                0.0 if o is None or s is None else o + s / 2
+                for o, s in zip(offsets, sizes, strict=True)]}]
 
 
 def image_attributes(name: str, levels: list[tuple[str, dict[str, Any]]], dtype: Any,

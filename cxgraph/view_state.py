@@ -68,12 +68,20 @@ def volume_layers(ws: Workspace, data_url: str, input_url: str | None,
     if not labels and gt is not None and (gt / "zarr.json").exists() and input_url:
         vs = json.loads((gt / "zarr.json").read_text())["attributes"].get("voxel_size",
                                                                          voxel_size(ws))
-        # a plain zarr array: name its axes and give their sizes in the source transform
-        out.append(Layer("ground truth", "segmentation", {
-            "source": {"url": f"zarr3://{input_url}/gt/labels.zarr/",
-                       "transform": {"outputDimensions": {
-                           a: [float(v) * 1e-9, "m"] for a, v in zip("zyx", vs, strict=True)}}},
-            "segments": bodies}))
+        # a plain zarr array (neuroglancer calls its axes dim_0..2, unitless): map them to
+        # z, y, x and give their sizes in the source transform
+        attrs = json.loads((gt / "zarr.json").read_text())
+        names = attrs.get("dimension_names") or [f"dim_{i}" for i in range(3)]
+        units = attrs.get("attributes", {}).get("dimension_units")
+        source: dict[str, Any] = {"url": f"zarr3://{input_url}/gt/labels.zarr/"}
+        if not units:  # same sizes in and out: the matrix only renames the axes
+            sizes = [[float(v) * 1e-9, "m"] for v in vs]
+            source["transform"] = {
+                "inputDimensions": dict(zip(names, sizes, strict=True)),
+                "outputDimensions": dict(zip("zyx", sizes, strict=True)),
+                "matrix": [[float(i == j) for j in range(4)] for i in range(3)]}
+        out.append(Layer("ground truth", "segmentation", {"source": source,
+                                                          "segments": bodies}))
     return out
 
 

@@ -13,7 +13,7 @@ from align_synth import write_tileset
 from cxgraph.config import Config
 from cxgraph.workspace import Workspace
 from pipeline import registry
-from pipeline.pyramid.downsample import Reducer, level_factors, level_offset
+from pipeline.pyramid.downsample import Reducer, level_factors
 from pipeline.pyramid.stage import LEVELS
 
 SMALL = ["blocks.block_shape=[2,96,96]", "blocks.chunk_shape=[2,96,96]"]
@@ -49,7 +49,6 @@ def test_level_factors_make_anisotropic_em_isotropic_before_halving_z():
     assert level_factors((40, 8, 8), (32, 128, 128), 4) == [(1, 2, 2), (1, 4, 4), (2, 8, 8),
                                                              (4, 16, 16)]
     assert level_factors((8, 8, 8), (2, 64, 64), 2) == [(2, 2, 2), (2, 4, 4)]  # capped by z
-    assert level_offset((0, 0, 0), (40, 8, 8), (1, 2, 2)) == (0.0, 4.0, 4.0)
 
 
 def test_volumes_are_ome_zarr_images_an_independent_reader_opens(ws):
@@ -67,6 +66,9 @@ def test_volumes_are_ome_zarr_images_an_independent_reader_opens(ws):
         factors = level_factors(vs, ws.config["blocks"].block_shape, LEVELS)
         assert scales[1:] == [[v * f for v, f in zip(vs, fk, strict=True)] for fk in factors]
         assert ms.type == "mean"
+        # translations put voxel centres: half a voxel of each level in from the corner
+        shifts = [d.coordinateTransformations[1].translation for d in ms.datasets]
+        assert shifts == [[v / 2 for v in sc] for sc in scales]
         assert zarr.open_array(str(ws.zarr_path / name / "s0")).metadata.dimension_names == (
             "z", "y", "x")
     # the tiles array is no image (axis 'tile'): a plain array, with its axes named

@@ -37,7 +37,9 @@ for (const ml of viewer.layerManager.managedLayers) {
     const ls = d.loadState;
     if (!ls || !ls.dataSource) return {error: String(ls && ls.error)};
     const sp = ls.dataSource.modelTransform.inputSpace;
-    return {names: sp.names, scales: Array.from(sp.scales), units: sp.units};
+    const out = ls.transform.value.outputSpace;
+    return {names: sp.names, scales: Array.from(sp.scales), units: sp.units,
+            out: out.names, upper: Array.from(out.bounds.upperBounds)};
   });
 }
 return JSON.stringify(out);
@@ -109,6 +111,11 @@ def test_neuroglancer_in_chromium_loads_the_layers_with_the_files_voxel_sizes(ws
             (space,) = spaces[name]
             assert space["names"] == ["z", "y", "x"] and space["units"] == ["m"] * 3, space
             assert space["scales"] == pytest.approx([v * 1e-9 for v in vs])
+        # the phantom's truth (a plain array) lands on the same voxels as the EM
+        shape = list(ws.array("aligned").shape)
+        assert spaces["ground truth"][0]["out"] == ["z", "y", "x"]
+        assert spaces["ground truth"][0]["upper"] == pytest.approx(shape)
+        assert spaces["aligned"][0]["upper"] == pytest.approx(shape)
         failed = {n: s for n, ss in spaces.items() for s in ss if "error" in s}
         assert not failed, failed
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"

@@ -43,13 +43,6 @@ def level_shape(shape: Sequence[int], factor: Sequence[int]) -> ZYX:
     return tuple(-(-s // f) for s, f in zip(shape, factor, strict=True))  # type: ignore[return-value]
 
 
-def level_offset(offset: Sequence[float], voxel_size: Sequence[float], factor: Sequence[int]
-                 ) -> tuple[float, float, float]:
-    """Physical position (nm) of a level's first voxel centre: the centre of the group of
-    level-0 voxels it summarises."""
-    return tuple(o + (f - 1) / 2 * v for o, v, f in zip(offset, voxel_size, factor, strict=True))  # type: ignore[return-value]
-
-
 def _groups(data: np.ndarray, ratio: Sequence[int], pad_value) -> np.ndarray:
     """(Z, Y, X) -> (Z/rz, Y/ry, X/rx, rz*ry*rx): each output voxel's group, padded at the
     edges with ``pad_value``."""

@@ -21,7 +21,6 @@ from pipeline.pyramid.downsample import (
     METHODS,
     Reducer,
     level_factors,
-    level_offset,
     level_shape,
 )
 
@@ -71,7 +70,7 @@ def prepare(ctx: StageContext) -> Plan:
             name, level_shape(src.shape, f), src.dtype,
             chunks=tuple(b // fi for b, fi in zip(block, f, strict=True)),
             voxel_size=[v * fi for v, fi in zip(vs, f, strict=True)],
-            offset=level_offset(offset, vs, f),
+            offset=offset,  # every level begins where level 0 does (voxel corners)
             attrs={"downsampling": ctx.params.method, "downsampling_factor": list(f),
                    **({"no_data_value": no_data} if no_data is not None else {})},
             fill_value=src.fill_value)
