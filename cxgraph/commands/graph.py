@@ -50,7 +50,7 @@ def format_result(columns: list[str], rows: list[list[Any]], fmt: str) -> str:
                           default=str)
     if fmt == "csv":
         buf = io.StringIO()
-        w = csv.writer(buf)
+        w = csv.writer(buf, lineterminator="\n")  # $(...) in a shell keeps no stray \r
         w.writerow(columns)
         for r in rows:
             w.writerow([json.dumps(v) if isinstance(v, (dict, list)) else v for v in r])
@@ -201,6 +201,12 @@ def register(app: typer.Typer) -> None:
                 raise GraphError(f"--file {file}: no such file")
             query = file.read_text()
         assert query is not None
+        named = None
+        if file is not None:  # a file with a named query's header gets its defaults too
+            try:
+                named = queries.parse(query, file.stem, file)
+            except GraphError:
+                named = None
 
         if fmt not in ("table", "csv", "json", "parquet"):
             raise GraphError(f"--format {fmt!r}: expected table, csv, json or parquet")
@@ -208,7 +214,9 @@ def register(app: typer.Typer) -> None:
             raise GraphError("--format parquet needs --out FILE.parquet")
         params = parse_params(param or [])
         text = query
-        if query.replace("_", "").isalnum() and query in queries.named_queries():
+        if named is not None:
+            params = named.bind(params)
+        elif query.replace("_", "").isalnum() and query in queries.named_queries():
             nq = queries.get(query)
             text, params = nq.text, nq.bind(params)
         ws = Workspace.open(workspace)

@@ -73,12 +73,12 @@ def open_view(ws: Workspace, input_dir: Path | None = None, bodies: list[int] | 
     dims = neuroglancer.CoordinateSpace(names=["z", "y", "x"], units="nm",
                                         scales=list(vsm.voxel_size(ws)))
     with viewer.txn() as s:
-        if state:
-            _restore(s, state)
         for la in layers:
             s.layers[la.name] = _layer(neuroglancer, la, dims)
             s.layers[la.name].visible = la.visible
-        s.layout = (state or {}).get("layout", "4panel")
+        s.layout = "4panel"
+        if state:
+            _restore(neuroglancer, s, state)
         extent = vsm.volume_extent_nm(ws)
         if extent and not (state or {}).get("position"):
             # the view's own space (voxels of level 0) to centre it; each layer's space
@@ -111,11 +111,22 @@ def _layer(ng: Any, la: Any, dims: Any) -> Any:
         filter_by_segmentation=spec.get("filterBySegmentation"))
 
 
-def _restore(s: Any, state: dict[str, Any]) -> None:
-    for key in ("position", "crossSectionScale", "projectionScale", "dimensions"):
+def _restore(ng: Any, s: Any, state: dict[str, Any]) -> None:
+    """Where a saved session was: its space, position, zoom and layout; per layer still
+    there, its visibility and selected bodies (the layers themselves are this session's)."""
+    if "dimensions" in state:
+        s.dimensions = ng.CoordinateSpace(json=state["dimensions"])
+    for key, attr in (("position", "position"), ("crossSectionScale", "cross_section_scale"),
+                      ("projectionScale", "projection_scale"), ("layout", "layout")):
         if key in state:
-            setattr(s, {"crossSectionScale": "cross_section_scale",
-                        "projectionScale": "projection_scale"}.get(key, key), state[key])
+            setattr(s, attr, state[key])
+    saved = {la["name"]: la for la in state.get("layers", [])}
+    for layer in s.layers:
+        old = saved.get(layer.name, {})
+        if "visible" in old:
+            layer.visible = old["visible"]
+        if "segments" in old and layer.type == "segmentation":
+            layer.segments = [int(str(b).lstrip("!")) for b in old["segments"]]
 
 
 def _bodies(text: str | None) -> list[int]:
