@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "graph",
     "view",
     "demo",
+    "train",
 ]
 
 for _name in COMMAND_MODULES:

@@ -107,7 +107,16 @@ class Config:
         self._unregistered = {k: dict(v) for k, v in (unregistered or {}).items()
                               if k not in known}
 
+    def _refresh(self) -> None:
+        """Take in sections registered since this configuration was made (their values from
+        the file when it had them, else the defaults)."""
+        for name, cls in sections().items():
+            if name not in self._values:
+                raw = self._unregistered.pop(name, None)
+                self._values[name] = cls.from_dict(raw, f"[{name}]") if raw else cls()
+
     def __getitem__(self, section: str) -> Any:
+        self._refresh()
         try:
             return self._values[section]
         except KeyError:
@@ -118,11 +127,13 @@ class Config:
             ) from None
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
+        self._refresh()
         return {**{name: p.to_dict() for name, p in self._values.items()},
                 **{k: dict(v) for k, v in self._unregistered.items()}}
 
     def replace(self, section: str, params: Params) -> Config:
         """This configuration with one section replaced."""
+        self._refresh()
         return Config({**self._values, section: params}, self._unregistered)
 
     @classmethod
@@ -151,7 +162,7 @@ class Config:
 
     def with_overrides(self, assignments: list[str]) -> Config:
         """Apply ``section.param=value`` strings, e.g. ``align.max_shift_px=40``."""
-        data = self.to_dict()
+        data = self.to_dict()  # (refreshes the sections)
         for a in assignments:
             key, sep, value = a.partition("=")
             section, dot, param = key.strip().partition(".")

@@ -13,9 +13,12 @@ a block recomputed alone keeps the ids of every other block. A block's own id
 (``block_id``) is its packed coordinates, ``(z << 20) | (y << 10) | x``: it
 follows the block's position and stays stable when the volume grows.
 
-Body ids are minted from a counter in the provenance store
-(``cxgraph.provenance.ProvenanceStore.mint``) and never reused: an edit or a
-regional re-run gets new ids and records which ids they supersede.
+Body ids name what a body is: ``body_id_from_hash`` of its sorted supervoxel ids
+(56 bits of a sha256), so re-running a stage that produces the same body gives
+it the same id, and an edit or a regional re-run that changes a body gives it a
+new one (the old id is superseded, never reused for something else).
+``body_id(counter)`` serves ids minted from the provenance store's counter
+(``ProvenanceStore.mint_ids``) for objects without such a content.
 
 >>> sv = supervoxel_id((2, 0, 5), 17)
 >>> decode(sv)
@@ -92,6 +95,13 @@ def supervoxel_ids(index: Sequence[int], local: np.ndarray) -> np.ndarray:
     out = local.astype(np.uint64) | base
     out[local == 0] = 0
     return out
+
+
+def body_id_from_hash(digest: bytes) -> int:
+    """A body id from a digest of what the body is (e.g. sha256 of its sorted supervoxel
+    ids): 56 bits of it, so the same body always gets the same id and a changed one a new
+    one."""
+    return (KINDS["body"] << KIND_SHIFT) | (int.from_bytes(digest[:7], "big") or 1)
 
 
 def body_id(counter: int) -> int:

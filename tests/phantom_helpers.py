@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import zarr
 from scipy import ndimage as ndi
 
-from pipeline.phantom.io import read_tile
+from pipeline.ingest.manifest import read_tile
 
 
 def load(out: Path) -> dict:

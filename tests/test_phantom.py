@@ -10,9 +10,10 @@ import pytest
 from phantom_helpers import load, noise_sd, tile_vs_em
 
 from cxgraph.errors import ConfigError, InputDataError
+from pipeline.ingest.manifest import read_tile
 from pipeline.phantom import PhantomParams, render_phantom
 from pipeline.phantom.faults import resolve
-from pipeline.phantom.io import load_labels, read_tile
+from pipeline.phantom.io import load_labels
 from pipeline.phantom.microscope import section_offsets, tile_grid
 from pipeline.phantom.render import boundaries_yx
 
@@ -251,6 +252,14 @@ def test_cli(tmp_path):
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "p" / "manifest.json").read_text())
     assert m["sections"][2]["status"] == "missing"
+    r = CliRunner().invoke(app, ["phantom", "--out", str(tmp_path / "lo"), "--shape", "3,96,96",
+                                 "--preset", "low-dose"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "lo" / "phantom.json").read_text())["params"]["preset"] == (
+        "low-dose")
+    r = CliRunner().invoke(app, ["phantom", "--out", str(tmp_path / "q"), "--shape", "6,96,96",
+                                 "--preset", "bright"])
+    assert isinstance(r.exception, ConfigError)
     r = CliRunner().invoke(app, ["phantom", "--out", str(tmp_path / "q"), "--shape", "6,96,96",
                                  "--fault", "bogus"])
     assert isinstance(r.exception, ConfigError)
@@ -264,3 +273,12 @@ def test_paths_are_relative(phantom):
     for s in d["manifest"]["sections"]:
         for t in s["tiles"]:
             assert not Path(t["file"]).is_absolute() and t["file"].startswith("tiles/")
+
+
+def test_first_pass_parameters_still_load():
+    old = {**PhantomParams().to_dict(), "bright": 225.0, "dark": 30.0,
+           "blur_sigma_px": [0.5, 1.0, 1.0], "min_contact_vx": 12, "cleft_radius_nm": 170.0}
+    p = PhantomParams.from_dict(old, where="phantom")
+    assert p.cleft_radius_nm == (170.0, 170.0)
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        PhantomParams.from_dict({"brightness": 1.0}, where="phantom")

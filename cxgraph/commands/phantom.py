@@ -10,7 +10,7 @@ import typer
 from cxgraph.errors import ConfigError
 from cxgraph.params import _coerce
 from pipeline.phantom.faults import KINDS
-from pipeline.phantom.params import PhantomParams
+from pipeline.phantom.params import PRESETS, PhantomParams
 
 _FAULT_HELP = (
     "A fault, repeatable: KIND[:key=value,...]; ranges a:b are half-open voxels of the "
@@ -52,6 +52,9 @@ def register(app: typer.Typer) -> None:
             "instead of generated neuropil.")] = None,
         preview: Annotated[bool, typer.Option("--preview", help="Write PNGs into "
                                               "DIR/preview/.")] = False,
+        preset: Annotated[str, typer.Option(
+            "--preset", help="Microscope preset: " + ", ".join(sorted(PRESETS)) + " (tem = a "
+            "good TEM dose; low-dose = noisy and harder). --set overrides its values.")] = "tem",
         set_: Annotated[list[str] | None, typer.Option(
             "--set", help="Any other phantom parameter, key=value (e.g. "
             "drift_step_px=1.0).")] = None,
@@ -66,7 +69,10 @@ def register(app: typer.Typer) -> None:
         from pipeline.phantom import render_phantom
         from pipeline.phantom.io import load_labels
 
-        values: dict = {"seed": seed, "voxel_size": _triple(voxel_size, "--voxel-size", float),
+        if preset not in PRESETS:
+            raise ConfigError(f"--preset {preset!r}: expected one of {sorted(PRESETS)}")
+        values: dict = {**PRESETS[preset], "seed": seed,
+                        "voxel_size": _triple(voxel_size, "--voxel-size", float),
                         "tile_size": tile_size, "faults": tuple(fault or ())}
         lab = None
         if labels is not None:

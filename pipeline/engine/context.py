@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zarr
 
@@ -113,6 +114,7 @@ class StageContext:
     region: Roi | None
     sources: dict[str, Path]
     written: dict[str, np.ndarray | None] = dataclasses.field(default_factory=dict)
+    blocks: list[Block] = dataclasses.field(default_factory=list)  # the blocks this run covers
 
     # --- inputs ------------------------------------------------------------------
     def input_array(self, name: str) -> zarr.Array:
@@ -161,10 +163,22 @@ class StageContext:
         write_parquet(self.work.table_path(name), table)
 
     def block_table(self, name: str) -> pa.Table | None:
-        """The rows blocks wrote for ``name`` so far, in block order (None if none)."""
+        """Per-block table ``name`` as it will be put in place, in block order (None if no
+        rows): the rows this run's blocks wrote, and in a regional run the live table's
+        rows of every block the run does not cover."""
         files = sorted((self.work.parts_dir / name).glob("*.parquet"))
-        return pa.concat_tables([pq.read_table(f) for f in files],
-                                promote_options="default") if files else None
+        parts = [pq.read_table(f) for f in files]
+        live = self.ws.table_path(name)
+        if self.region is not None and live.exists():
+            old = pq.read_table(live).replace_schema_metadata(None)
+            if "block" in old.column_names:
+                redone = pa.array(sorted(b.block_id for b in self.blocks), pa.int64())
+                parts.insert(0, old.filter(pc.invert(pc.is_in(old["block"], redone))))
+        if not parts:
+            return None
+        table = pa.concat_tables(parts, promote_options="default")
+        return table.sort_by([("block", "ascending")]) if "block" in table.column_names \
+            else table
 
     # --- quality -----------------------------------------------------------------
     def quality(self, metric: str, value: float | None, **where: Any) -> None:

@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zarr
 
@@ -205,7 +204,13 @@ def run_stage(
             n_run = 0
             if stage.grid is not None:
                 grid = stage.grid(ctx, plan)
-                blocks = grid.blocks_in(region) if region is not None else grid.blocks()
+                if region is not None and stage.widen is not None:
+                    region_blocks = stage.widen(ctx, plan, region)
+                else:
+                    region_blocks = region
+                blocks = (grid.blocks_in(region_blocks) if region_blocks is not None
+                          else grid.blocks())
+                ctx.blocks = blocks
                 n_run = run_blockwise(run, stage.process_block, ctx.block_context(plan), blocks,
                                       executor, description=stage.name)["ran"]
             if stage.finalize is not None:
@@ -266,7 +271,6 @@ def _commit(ctx: StageContext, blocks: list[Block], key: str, base: str | None) 
     ws, stage, run, work = ctx.ws, ctx.stage, ctx.run, ctx.work
     store = run.store
     ledger = run.block_hashes()
-    redone = {b.block_id for b in blocks}
     region = ctx.region.as_list() if ctx.region else None
     for a in stage.outputs:
         if a.kind == "array":
@@ -283,14 +287,20 @@ def _commit(ctx: StageContext, blocks: list[Block], key: str, base: str | None) 
                        regional=ctx.region is not None and WHOLE not in own)
             run.output(a.key, ws.zarr_path / a.name, sha)
         elif a.kind == "table":
-            table = _assemble_table(ctx, a.name, redone)
+            table = _assemble_table(ctx, a.name)
             sha = ident.table_hash(table)
             _record_blocks(store, run.stage_run_id, a.name, {WHOLE: sha}, None)
             stamp = {"stage": stage.name, "stage_run_id": run.stage_run_id, "identity": key,
-                     "output_hash": sha, "region": region, "base_stage_run_id": base}
+                     "output_hash": sha, "region": region, "base_stage_run_id": base,
+                     "per_block": not ctx.work.table_path(a.name).exists()}
             write_parquet(ws.table_path(a.name), ident.with_stamp(table, stamp))
             run.output(a.key, ws.table_path(a.name), sha)
-        # graph outputs are written and stamped by the stage itself (finalize)
+        else:  # the graph: written and stamped by the stage itself (in finalize)
+            stamp = current_stamp(ws, a) or {}
+            if stamp.get("stage_run_id") != run.stage_run_id:
+                raise WorkspaceError(f"stage {stage.name} did not stamp its output {a}")
+            run.outputs[a.key] = {"path": f"neo4j:{stamp.get('dataset', a.name)}",
+                                  "sha256": stamp["output_hash"]}
 
 
 def _array_hash(path: Path) -> str:
@@ -344,24 +354,13 @@ def _put_array(ws: Workspace, name: str, work_path: Path, stamp: dict[str, Any],
     ws.refresh_image(name)  # a new level of a volume joins its OME-Zarr multiscales
 
 
-def _assemble_table(ctx: StageContext, name: str, redone: set[int]) -> pa.Table:
-    """The output table: written whole by the stage, or assembled from block parts (a
-    regional run keeps the live table's rows of every other block)."""
+def _assemble_table(ctx: StageContext, name: str) -> pa.Table:
+    """The output table: written whole by the stage, or assembled from block parts."""
     whole = ctx.work.table_path(name)
     if whole.exists():
         return pq.read_table(whole)
-    parts = ctx.block_table(name)
-    live = ctx.ws.table_path(name)
-    if ctx.region is not None and live.exists():
-        old = pq.read_table(live).replace_schema_metadata(None)
-        if "block" in old.column_names:
-            keep = old.filter(pc.invert(pc.is_in(old["block"], pa.array(sorted(redone),
-                                                                          pa.int64()))))
-            parts = keep if parts is None else pa.concat_tables(
-                [keep, parts], promote_options="default")
-    if parts is None:
+    table = ctx.block_table(name)
+    if table is None:
         raise WorkspaceError(f"stage {ctx.stage.name} declared table {name!r} but wrote "
                              "no rows and no table")
-    if "block" in parts.column_names:
-        parts = parts.sort_by([("block", "ascending")])
-    return parts
+    return table

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from cxgraph.params import Params
 
 if TYPE_CHECKING:
-    from pipeline.engine.blocks import Block, BlockGrid
+    from pipeline.engine.blocks import Block, BlockGrid, Roi
     from pipeline.engine.context import BlockContext, StageContext
 
 LAYERS = ("L1", "L2", "L3", "L4", "L5")
@@ -96,7 +96,8 @@ class Stage:
     modules its functions are defined in, and what they import from
     ``pipeline``, are always in it). ``resources``: e.g. ``{"gpu"}``.
     ``default``: part of a plain ``cxgraph run``. ``model``: the weights file
-    whose sha256 joins the identity.
+    whose sha256 joins the identity. ``widen``: in a regional run, the region the
+    blocks must cover given the plan (e.g. every block of a body that changed).
     """
 
     name: str
@@ -113,6 +114,7 @@ class Stage:
     resources: frozenset[str] = frozenset()
     default: bool = True
     model: Callable[[Params], Path | None] | None = None
+    widen: Callable[[StageContext, Any, Roi], Roi] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -133,4 +135,4 @@ class Stage:
 
     def functions(self) -> list[Callable[..., Any]]:
         return [f for f in (self.prepare, self.grid, self.process_block, self.finalize,
-                            self.context, self.model) if f is not None]
+                            self.context, self.model, self.widen) if f is not None]

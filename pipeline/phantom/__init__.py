@@ -8,7 +8,11 @@
     DIR/tiles/zZZZZ_rRR_cCC.tif   uint8 tiles (missing sections have none)
     DIR/gt/labels.zarr       uint64 body id per voxel (z, y, x), nominal frame, 0 = ECS
     DIR/gt/em.zarr           uint8 clean specimen (blur + specimen faults, no noise/tiling)
-    DIR/gt/synapses.parquet  synapse_id, site_id, pre_id, post_id, pre_z/y/x, post_z/y/x (voxels)
+    DIR/gt/clefts.zarr       uint32 synapse_id per voxel of its rendered cleft/PSD zone, 0 elsewhere
+    DIR/gt/synapses.parquet  synapse_id, site_id, pre_id, post_id, pre_z/y/x, post_z/y/x (voxels),
+                             contact_vx, area_z/y/x_nm2 (cleft face area per axis)
+    DIR/gt/mito.zarr         uint8 1 = mitochondrion (inside its body's label)
+    DIR/gt/vesicles.parquet  z, y, x (voxels, float, nominal frame), diameter_nm
     DIR/gt/bodies.parquet    body_id, kind (soma/dendrite/axon/glia/neurite), voxels
     DIR/gt/tile_offsets.parquet    z, row, col, y, x (true top-left px in the section
                              image), y_nominal, x_nominal, y_em, x_em (= y - dy, x - dx:
@@ -37,9 +41,12 @@ from pathlib import Path
 import numpy as np
 
 from cxgraph.errors import ConfigError
+from pipeline.ingest.manifest import write_manifest, write_tile
 from pipeline.phantom import faults as faults_mod
-from pipeline.phantom import io, microscope, morphology, render, synapses
+from pipeline.phantom import io, membranes, microscope, morphology, render, synapses
+from pipeline.phantom import ultrastructure as us
 from pipeline.phantom.params import PhantomParams
+from pipeline.phantom.particles import Shells
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +106,7 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
         lab, kind_of, mito = morph.labels, morph.kind_of, morph.mito
         sites, site_r, nuclei, pre_kinds = (morph.boutons_vx, morph.bouton_radius_nm,
                                             morph.nuclei, ("axon",))
+        tubes = morph.tubes
     else:
         lab_u, inv = np.unique(labels, return_inverse=True)
         dense = inv.reshape(labels.shape).astype(np.uint32)
@@ -114,7 +122,7 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
                             / (1 + params.polyadic_fraction)))
         sites = synapses.sample_contact_sites(lab, params, r_morph, max(1, n_sites))
         site_r = np.full(len(sites), 300.0)
-        nuclei, pre_kinds = [], ("neurite",)
+        nuclei, pre_kinds, tubes = [], ("neurite",), []
     timings["morphology"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -122,8 +130,31 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
     timings["synapses"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    em = render.render_specimen(lab, kind_of, mito, syn, nuclei, fl, (0, -m, -m), params,
-                                r_render)
+    vs = np.asarray(params.voxel_size, dtype=float)
+    r_ultra, r_tex = r_render.spawn(2)
+    phi = membranes.boundary_distance(lab, params.voxel_size)
+    if labels is None:
+        bv = np.clip(np.round(sites).astype(int), 0, np.array(lab.shape) - 1)
+        body = lab[tuple(bv.T)] if len(bv) else np.zeros(0, dtype=lab.dtype)
+        clouds = [(c * vs, 0.9 * r, int(b)) for c, r, b in zip(sites, site_r, body, strict=True)
+                  if b > 0 and kind_of[b] == morphology.KIND_CODES["axon"]]
+    else:
+        clouds = syn.clouds
+    shells = Shells.concat([
+        us.vesicles(lab, phi, mito, clouds, params, r_ultra),
+        us.microtubules(lab, phi, tubes, params, r_ultra),
+        us.endoplasmic_reticulum(lab, phi, tubes, params, r_ultra)])
+    if mito.any():
+        import cc3d
+
+        comp = cc3d.connected_components(mito, connectivity=6, out_dtype=np.uint32)
+        psi = membranes.signed_mask_distance(mito, params.voxel_size)
+        axes = membranes.crista_axes(int(comp.max()), r_ultra, params.cristae_spacing_nm)
+    else:
+        comp, psi, axes = None, None, np.zeros((1, 8))
+    geo = membranes.Geometry(lab, phi, syn.zone, psi, comp, axes, nuclei)
+    em = render.render_specimen(geo, kind_of, shells, fl, (0, -m, -m), params, r_tex)
+    del phi, psi, comp
     timings["render"] = time.perf_counter() - t
 
     # --- ground truth in the nominal frame ---
@@ -149,11 +180,21 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
         "kind": [codes[int(k)] for k in kind_of[present]],
         "voxels": counts[present].astype(np.int64)})
     rows = []
-    for r in syn.rows:
+    sid_of_row = np.zeros(len(syn.rows) + 1, dtype=np.uint32)
+    for k, r in enumerate(syn.rows):
         pre = np.array(r["pre"]) - (0, m, m)
         post = np.array(r["post"]) - (0, m, m)
         if np.all((pre >= 0) & (pre < (Z, Y, X))) and np.all((post >= 0) & (post < (Z, Y, X))):
             rows.append((r, pre, post))
+            sid_of_row[k + 1] = len(rows)
+    io.write_zarr(gt / "clefts.zarr", sid_of_row[np.abs(syn.zone[crop])], params.voxel_size)
+    io.write_zarr(gt / "mito.zarr", mito[crop].astype(np.uint8), params.voxel_size)
+    ves = shells.kind == 1
+    vc = shells.centre[ves] / vs - (0, m, m)
+    inv = np.all((vc >= -0.5) & (vc < np.array([Z, Y, X]) - 0.5), axis=1)
+    io.write_table(gt / "vesicles.parquet", {
+        **{a: vc[inv, i].astype(np.float32) for i, a in enumerate("zyx")},
+        "diameter_nm": (shells.r_out[ves][inv] + shells.r_in[ves][inv]).astype(np.float32)})
     io.write_table(gt / "synapses.parquet", {
         "synapse_id": np.arange(1, len(rows) + 1, dtype=np.uint64),
         "site_id": np.array([r["site_id"] for r, _, _ in rows], dtype=np.int64),
@@ -164,6 +205,8 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
         **{f"post_{a}": np.array([q[i] for _, _, q in rows], dtype=np.int64)
            for i, a in enumerate("zyx")},
         "contact_vx": np.array([r["contact_vx"] for r, _, _ in rows], dtype=np.int64),
+        **{f"area_{a}_nm2": np.array([r[f"area_{a}_nm2"] for r, _, _ in rows], dtype=np.float64)
+           for a in "zyx"},
     })
     io.write_table(gt / "section_offsets.parquet", offs)
     io.write_json(gt / "faults.json", [f.to_dict() for f in fl])
@@ -202,7 +245,7 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
                         sd = sd + inb * (40.0 * f.strength)
                 tile, meta = microscope.image_tile(clean, sd, params, r_noise)
                 name = f"tiles/z{z:04d}_r{row:02d}_c{col:02d}.tif"
-                io.write_tile(out / name, tile)
+                write_tile(out / name, tile)
                 ny, nx = grid.nominal(row, col)
                 tiles.append({"file": name, "row": row, "col": col, "y": float(ny),
                               "x": float(nx)})
@@ -214,10 +257,7 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
         sections.append({"z": z, "status": "ok", "tiles": tiles})
     io.write_table(gt / "tile_offsets.parquet",
                    {k: [r[k] for r in trows] for k in (trows[0] if trows else {"z": 0})})
-    manifest = {"format": io.MANIFEST_FORMAT, "shape": [Z, Y, X],
-                "voxel_size": [float(v) for v in params.voxel_size], "dtype": "uint8",
-                "tile_shape": [th, th], "sections": sections}
-    io.write_json(out / "manifest.json", manifest)
+    write_manifest(out, (Z, Y, X), params.voxel_size, (th, th), sections)
     timings["microscope"] = time.perf_counter() - t
     if preview:
         io.write_previews(out, em_u8[mid], gt_lab[mid].astype(np.int64), montage, grid.rows,

@@ -1,4 +1,5 @@
-"""Reading user labels and writing the phantom's outputs (tiles, manifest, ground truth)."""
+"""Reading user labels and writing the phantom's ground truth and previews (tiles and the
+manifest go through ``pipeline.ingest.manifest``, the one writer of the tile format)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cxgraph.errors import InputDataError
-
-MANIFEST_FORMAT = "cxgraph-tiles/1"
 
 
 def load_labels(path: str | Path) -> np.ndarray:
@@ -92,29 +91,6 @@ def write_zarr(path: Path, data: np.ndarray, voxel_size: tuple[float, float, flo
     arr[...] = data
     arr.attrs.update({"voxel_size": list(voxel_size), "offset": [0, 0, 0],
                       "axes": ["z", "y", "x"], **(attrs or {})})
-
-
-def write_tile(path: Path, tile: np.ndarray) -> None:
-    """One uint8 tile as TIFF (.tif) or PNG (.png)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".png":
-        import imageio.v3 as iio
-
-        iio.imwrite(path, tile)
-    else:
-        import tifffile
-
-        tifffile.imwrite(path, tile)
-
-
-def read_tile(path: Path) -> np.ndarray:
-    if path.suffix == ".png":
-        import imageio.v3 as iio
-
-        return np.asarray(iio.imread(path))
-    import tifffile
-
-    return tifffile.imread(path)
 
 
 def colour_labels(labels: np.ndarray) -> np.ndarray:

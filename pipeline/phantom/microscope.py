@@ -15,7 +15,9 @@ Frames (all px = y/x voxels, arrays (y, x)):
 
 An aligner that recovers per-tile positions and per-section offsets recovers the
 nominal frame exactly. Then each tile gets vignetting, its own gain and offset,
-shot (Poisson) and read (Gaussian) noise, and is quantised to uint8.
+shot (Poisson) noise, which the camera blurs like the signal (``camera_sigma_px``;
+the clean EM already holds the camera's blur of the signal), white read noise, and
+is quantised to uint8.
 """
 
 from __future__ import annotations
@@ -135,11 +137,20 @@ def image_tile(clean: np.ndarray, noise_sd: np.ndarray | float, params: PhantomP
     gain = float(rng.normal(1.0, params.gain_sd))
     offset = float(rng.normal(0.0, params.offset_sd))
     sig = np.clip(clean * illum * gain + offset, 0.0, None)
-    electrons = rng.poisson(sig * params.electrons_per_grey)
-    img = electrons / params.electrons_per_grey
-    img = img + rng.normal(0.0, 1.0, size=img.shape) * noise_sd
+    img = detect(sig, noise_sd, params, rng)
     return np.clip(np.round(img), 0, 255).astype(np.uint8), {"gain": gain, "offset": offset,
                                                                "vignetting": depth}
+
+
+def detect(signal: np.ndarray, read_sd: np.ndarray | float, params: PhantomParams,
+           rng: np.random.Generator) -> np.ndarray:
+    """What the camera records of ``signal`` (y, x) grey values: shot noise blurred by
+    the camera (its signal blur is in the clean EM), then white read noise (float)."""
+    epg = params.electrons_per_grey * params.voxel_size[1] * params.voxel_size[2] / 16.0
+    shot = rng.poisson(signal * epg) / epg - signal
+    if params.camera_sigma_px > 0:
+        shot = ndi.gaussian_filter(shot, params.camera_sigma_px, mode="reflect")
+    return signal + shot + rng.normal(0.0, 1.0, size=signal.shape) * read_sd
 
 
 def shifted_section(em_section: np.ndarray, dy: float, dx: float) -> np.ndarray:

@@ -6,7 +6,10 @@ occupancy grid, so tubes pack densely and rarely cross. Each skeleton segment is
 a capsule with a linearly varying radius; a voxel belongs to the capsule that
 minimises ``distance - radius`` (nm), so a thick dendrite keeps its shape where a
 thin axon touches it. Left-over space is first taken by the neighbouring tubes
-(growth by ``expand_nm``), then by glial Voronoi cells; voxels where three or more
+(growth by ``expand_nm``), then by glia: a Voronoi partition in a smoothly warped
+space (random displacements of ~0.4 seed spacings), so the glial pieces are thin
+irregular sheets and processes between the neurites, not straight-edged polygons;
+voxels where three or more
 objects meet become extracellular space (label 0). Every body is connected
 (6-connectivity): a tube cut in two becomes two bodies.
 
@@ -53,6 +56,8 @@ class Morphology:
     boutons_vx: (n, 3) float bouton centres in voxel coordinates (z, y, x).
     bouton_radius_nm: (n,) float.
     nuclei: list of (centre_vx (3,), radius_nm) for somata.
+    tubes: the skeletons (nm), for organelles that follow them (microtubules, ER).
+    bouton_body: (n,) body id of each bouton.
     """
 
     labels: np.ndarray
@@ -61,6 +66,8 @@ class Morphology:
     boutons_vx: np.ndarray
     bouton_radius_nm: np.ndarray
     nuclei: list[tuple[np.ndarray, float]]
+    tubes: list[Tube] = dataclasses.field(default_factory=list)
+    bouton_body: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, int))
 
 
 class _Occupancy:
@@ -287,7 +294,7 @@ def rasterise(tubes: list[Tube], best: np.ndarray, lab: np.ndarray, vs: np.ndarr
 def place_mitochondria(tubes: list[Tube], lab: np.ndarray, vs: np.ndarray,
                        rng: np.random.Generator) -> np.ndarray:
     """Mitochondria (bool, z, y, x): capsules along dendrites and in some boutons, kept
-    inside their own body. Diameters 0.1-0.4 um, lengths 0.3-1.5 um."""
+    inside their own body. Diameters 0.1-0.3 um, lengths 0.3-1.5 um."""
     mito = np.zeros(lab.shape, dtype=np.uint32)
     best = np.zeros(lab.shape, dtype=np.float32)
     for t in tubes:
@@ -296,18 +303,18 @@ def place_mitochondria(tubes: list[Tube], lab: np.ndarray, vs: np.ndarray,
             continue
         seg = float(np.sum(np.linalg.norm(np.diff(t.points, axis=0), axis=1)))
         if t.kind == "dendrite" and t.radii.max() > 150:
-            k = rng.poisson(seg / 1500.0)
+            k = rng.poisson(seg / 2500.0)
             idx = rng.integers(1, n - 1, size=k)
         elif t.kind == "axon":
             bump = np.flatnonzero(t.radii > 1.6 * t.radii.min())
             peaks = bump[(t.radii[bump] >= np.maximum(t.radii[bump - 1], t.radii[
                 np.minimum(bump + 1, n - 1)]))] if bump.size else bump
-            idx = peaks[rng.random(peaks.size) < 0.5]
+            idx = peaks[rng.random(peaks.size) < 0.35]
         else:
             continue
         for i in idx:
             i = int(np.clip(i, 1, n - 2))
-            r = float(min(0.5 * t.radii[i], 180.0))
+            r = float(min(0.42 * t.radii[i], 150.0))
             if r < 45:
                 continue
             d = _unit(t.points[i + 1] - t.points[i - 1])
@@ -315,6 +322,19 @@ def place_mitochondria(tubes: list[Tube], lab: np.ndarray, vs: np.ndarray,
             c = t.points[i] + _unit(rng.normal(size=3)) * 0.3 * (t.radii[i] - r)
             paint_capsule(best, mito, t.body, c - d * half, c + d * half, r, r, vs, within=lab)
     return mito > 0
+
+
+def _warp(coords: np.ndarray, extent: np.ndarray, amp_nm: float,
+          rng: np.random.Generator, cell_nm: float = 150.0) -> np.ndarray:
+    """A smooth random displacement (n, 3) nm at ``coords`` (n, 3) nm, sd ``amp_nm``."""
+    shape = np.maximum(2, np.ceil(extent / cell_nm).astype(int) + 1)
+    out = np.empty_like(coords)
+    idx = (coords / cell_nm).T
+    for k in range(3):
+        f = ndi.gaussian_filter(rng.standard_normal(shape), 1.5)
+        f *= amp_nm / max(float(f.std()), 1e-9)
+        out[:, k] = ndi.map_coordinates(f, idx, order=1, mode="nearest")
+    return out
 
 
 def fill_and_finish(lab: np.ndarray, kinds: dict[int, str], params: PhantomParams,
@@ -337,6 +357,7 @@ def fill_and_finish(lab: np.ndarray, kinds: dict[int, str], params: PhantomParam
         n_seeds = max(1, int(np.prod(extent) / params.glia_seed_spacing_nm ** 3))
         seeds = rng.random((n_seeds, 3)) * extent
         coords = np.stack(np.unravel_index(empty, lab.shape), axis=1) * vs
+        coords = coords + _warp(coords, extent, 0.4 * params.glia_seed_spacing_nm, rng)
         _, which = cKDTree(seeds).query(coords, workers=2)
         lab.ravel()[empty] = next_id + which.astype(np.uint32)
         for g in range(n_seeds):
@@ -402,4 +423,5 @@ def generate(params: PhantomParams, shape: tuple[int, int, int],
     bz = np.array([b[0] for b in boutons]).reshape(-1, 3) / vs
     br = np.array([b[1] for b in boutons], dtype=float)
     nuclei = [(c / vs, 0.55 * r) for c, r, _ in somata]
-    return Morphology(labels, kind_of, mito, bz, br, nuclei)
+    bb = np.array([b[2] for b in boutons], dtype=np.int64)
+    return Morphology(labels, kind_of, mito, bz, br, nuclei, tubes, bb)

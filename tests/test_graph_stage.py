@@ -1,0 +1,61 @@
+"""The L5 ``graph`` stage through the engine: identity, stamp in the graph, L5 quality.
+
+The stage has no blocks, so the block properties of the stage contract
+(tests/test_stage_contract.py) do not apply; the others are checked here: a no-op
+re-run does nothing, changed tables give a new version, a lost output (a cleared
+graph) is loaded again, a parameter of another stage leaves it alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+from graph_helpers import V1, V2, workspace_with
+
+from cxgraph.provenance import ProvenanceStore
+from pipeline import registry
+
+
+@pytest.fixture
+def on_test_server(graph, monkeypatch):
+    conn = graph.conn
+    for key, value in (("NEO4J_URI", conn.uri), ("NEO4J_USER", conn.user),
+                       ("NEO4J_PASSWORD", conn.password)):
+        monkeypatch.setenv(key, value)
+    return graph
+
+
+def run(ws):
+    return registry.run_pipeline(ws, only=["graph"])[-1]
+
+
+def test_graph_stage_loads_stamps_and_records_l5_quality(on_test_server, tmp_path):
+    graph = on_test_server
+    ws = workspace_with(tmp_path, V1)
+    first = run(ws)
+    assert first.action == "ran"
+    meta = graph.read("MATCH (m:Meta) RETURN m.stageRun AS run, m.currentVersion AS v").records()
+    assert meta == [{"run": first.stage_run_id, "v": 1}]
+    q = {(r[0], r[1], r[2]): r[3] for r in ProvenanceStore(ws.provenance_path).execute(
+        "SELECT metric, block, region, value FROM quality WHERE layer = 'L5'")}
+    # V1: synapses 100->200 x3, 200->300 x2, 300->100 x1, all from block 7
+    assert q[("synapses", 7, None)] == 6 and q[("connections", 7, None)] == 3
+    assert q[("bodies", 7, None)] == 3 and q[("connections_per_neuron", 7, None)] == 1.0
+    assert q[("synapses", None, "volume")] == 6 and q[("consistency_violations", None,
+                                                        "volume")] == 0
+    assert run(ws).action == "reused"  # nothing changed
+    ws.set_config(ws.config.with_overrides(["align.blend_px=4"]))  # not the stage's
+    assert run(ws).action == "reused"
+
+
+def test_graph_stage_reloads_changed_tables_and_a_cleared_graph(on_test_server, tmp_path):
+    graph = on_test_server
+    ws = workspace_with(tmp_path, V1)
+    run(ws)
+    for name, df in V2.items():  # a re-run of agglomeration splits body 100
+        ws.write_table(name, df.to_arrow())
+    second = run(ws)
+    assert second.action == "ran"
+    assert graph.read("MATCH (m:Meta) RETURN m.currentVersion").rows[0][0] == 2
+    graph.clear()
+    assert run(ws).action == "ran"  # the stamp went with the graph
+    assert graph.read("MATCH (s:Segment {bodyId: 101}) RETURN count(s)").rows[0][0] == 1
