@@ -56,8 +56,8 @@ def voxel_size(ws: Workspace) -> tuple[float, float, float]:
 
 def volume_layers(ws: Workspace, data_url: str, input_url: str | None,
                   input_dir: Path | None, bodies: list[int]) -> list[Layer]:
-    """EM images, then labels: the workspace's segmentation / supervoxels, or the phantom's
-    ground truth when the pipeline has none yet."""
+    """EM images, then labels: the workspace's segmentation / supervoxels, and the phantom's
+    ground truth when there is one (shown only when the pipeline has no labels yet)."""
     out = [Layer(n, "image", {"source": f"zarr3://{data_url}/volumes.zarr/{n}/"}, n == "aligned")
            for n in IMAGES if ws.has_array(n)]
     labels = [n for n in LABELS if ws.has_array(n)]
@@ -65,7 +65,7 @@ def volume_layers(ws: Workspace, data_url: str, input_url: str | None,
         out.append(Layer(n, "segmentation", {"source": f"zarr3://{data_url}/volumes.zarr/{n}/",
                                              "segments": bodies}, i == 0))
     gt = input_dir / "gt" / "labels.zarr" if input_dir else None
-    if not labels and gt is not None and (gt / "zarr.json").exists() and input_url:
+    if gt is not None and (gt / "zarr.json").exists() and input_url:
         vs = json.loads((gt / "zarr.json").read_text())["attributes"].get("voxel_size",
                                                                          voxel_size(ws))
         # a plain zarr array (neuroglancer calls its axes dim_0..2, unitless): map them to
@@ -81,7 +81,7 @@ def volume_layers(ws: Workspace, data_url: str, input_url: str | None,
                 "outputDimensions": dict(zip("zyx", sizes, strict=True)),
                 "matrix": [[float(i == j) for j in range(4)] for i in range(3)]}
         out.append(Layer("ground truth", "segmentation", {"source": source,
-                                                          "segments": bodies}))
+                                                          "segments": bodies}, not labels))
     return out
 
 

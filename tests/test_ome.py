@@ -18,6 +18,7 @@ from pipeline.pyramid.stage import LEVELS
 
 SMALL = ["blocks.block_shape=[2,96,96]", "blocks.chunk_shape=[2,96,96]"]
 registry.load()  # every stage registers its configuration section
+VIEWED = ["ingest", "stitch", "align", "pyramid_raw", "pyramid_aligned"]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def ws(tmp_path_factory) -> Workspace:
     root = tmp_path_factory.mktemp("ome")
     write_tileset(root / "in", n_sections=4, missing=(2,), seed=5)
     ws = Workspace.create(root / "ws", Config().with_overrides(SMALL))
-    registry.run_pipeline(ws, {"tile_dir": root / "in"})
+    registry.run_pipeline(ws, {"tile_dir": root / "in"}, only=VIEWED)
     return ws
 
 
@@ -120,6 +121,6 @@ def test_reruns_replace_levels_and_metadata_lists_only_what_exists(ws, tmp_path)
     meta = json.loads((w.zarr_path / "aligned" / "zarr.json").read_text())["attributes"]["ome"]
     assert [d["path"] for d in meta["multiscales"][0]["datasets"]] == ["s0"]
     assert not (w.zarr_path / "aligned" / "s1").exists()
-    registry.run_pipeline(w)
+    registry.run_pipeline(w, only=VIEWED)
     meta = json.loads((w.zarr_path / "aligned" / "zarr.json").read_text())["attributes"]["ome"]
     assert len(meta["multiscales"][0]["datasets"]) == LEVELS + 1

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from cxgraph.commands.view import open_view
+from cxgraph.config import Config
 from cxgraph.workspace import Workspace
 from pipeline import registry
 from pipeline.phantom import PhantomParams, render_phantom
@@ -48,11 +49,12 @@ return JSON.stringify(out);
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory) -> Workspace:
-    """A small phantom with a missing section, run through every default stage."""
+    """A small phantom with a missing section, run through every default stage (L3 on the
+    baseline boundary filter: the network's own tests are elsewhere)."""
     root = tmp_path_factory.mktemp("view")
     render_phantom(root / "ws" / "input", PhantomParams(
         shape=(8, 192, 192), seed=3, tile_size=112, faults=("missing-section:z=5",)))
-    ws = Workspace.create(root / "ws")
+    ws = Workspace.create(root / "ws", Config().with_overrides(["affinities.method=baseline"]))
     registry.run_pipeline(ws, {"tile_dir": ws.root / "input"})
     return ws
 
@@ -62,7 +64,8 @@ def test_layers_cover_every_kind_of_data(ws):
     try:
         kinds = {la.name: la.kind for la in session.layers}
         assert kinds["aligned"] == "image" and kinds["raw"] == "image"
-        assert kinds["ground truth"] == "segmentation"  # no pipeline labels yet
+        assert kinds["segmentation"] == kinds["supervoxels"] == "segmentation"
+        assert kinds["ground truth"] == "segmentation"  # the phantom's, to compare with
         syn = next(la for la in session.layers if la.name.startswith("synapses"))
         assert syn.spec["filterBySegmentation"] == ["pre", "post"]  # --bodies filters them
         assert all(set(a["segments"][0] + a["segments"][1]) & {"1", "2"}
@@ -107,7 +110,7 @@ def test_neuroglancer_in_chromium_loads_the_layers_with_the_files_voxel_sizes(ws
         # metadata it read (nothing in the state says it)
         spaces = json.loads(driver.execute_script(LAYER_SPACES))
         vs = ws.array("aligned").attrs["voxel_size"]
-        for name in ("aligned", "raw"):
+        for name in ("aligned", "raw", "segmentation", "supervoxels"):
             (space,) = spaces[name]
             assert space["names"] == ["z", "y", "x"] and space["units"] == ["m"] * 3, space
             assert space["scales"] == pytest.approx([v * 1e-9 for v in vs])

@@ -70,6 +70,7 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
                       f"faults: {[f['kind'] for f in res.faults]}")
 
     console.rule("[bold]2. pipeline stages")
+    _affinities_fallback(console, ws)
     with pipeline_run(ws, f"demo {root}"):
         results = run_pipeline(ws, {"tile_dir": input_dir})
     render(console, summarise(ws, results), ws)
@@ -102,6 +103,21 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
     console.print("The graph holds the phantom's ground-truth connectome until L3/L4 exist.")
     console.print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; workspace: {ws.root}\n"
                   f"look at it: cxgraph view -w {root}", markup=False, highlight=False)
+
+
+def _affinities_fallback(console: Console, ws: Workspace) -> None:
+    """Without a trained U-Net (none shipped yet, none configured), run L3 on the baseline
+    boundary filter rather than stop: the demo shows every stage that exists."""
+    from pipeline.segment.affinities_stage import model_path
+
+    params = ws.config["affinities"]
+    try:
+        model_path(params)
+    except Exception:  # noqa: BLE001 - ConfigError: the model file is missing
+        ws.set_config(ws.config.replace("affinities", params.replace(method="baseline")))
+        console.print("no trained U-Net model: affinities from the baseline boundary filter "
+                      "(affinities.method = \"baseline\"; `cxgraph train segment` makes one)",
+                      markup=False, highlight=False)
 
 
 def _same_phantom(input_dir: Path, phantom) -> bool:
