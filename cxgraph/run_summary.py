@@ -20,6 +20,11 @@ KEY_FIGURES: dict[str, list[tuple[str, str, str]]] = {
     "stitch": [("stitch_residual_max_px", "max", "residual max px")],
     "align": [("residual_mean_px", "avg", "residual mean px"),
               ("residual_max_px", "max", "residual max px"), ("drift_px", "max", "drift max px")],
+    "affinities": [("affinity_confidence", "avg", "confidence")],
+    "supervoxels": [("fragments", "sum", "supervoxels")],
+    "agglomerate": [("merges", "sum", "merges"),
+                    ("supervoxels_per_body", "avg", "supervoxels/body")],
+    "graph": [("consistency_violations", "sum", "consistency violations")],
 }
 DEFAULT_FIGURES = [("no_data_fraction", "avg", "no data")]
 
