@@ -5,7 +5,7 @@ DEMO_WS ?= demo-workspace
 # The shared venv holds dependencies only; this clone's code comes from here.
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint install
 
 setup:
 	@bash scripts/setup.sh
@@ -19,3 +19,10 @@ test: setup
 
 lint: setup
 	$(PY) -m ruff check cxgraph pipeline tests benchmarks
+
+# A `cxgraph` command for this clone on PATH (~/.local/bin, or PREFIX=...): a link to bin/cxgraph.
+PREFIX ?= $(HOME)/.local
+install: setup
+	mkdir -p $(PREFIX)/bin
+	ln -sf $(CURDIR)/bin/cxgraph $(PREFIX)/bin/cxgraph
+	@echo "cxgraph -> $(PREFIX)/bin/cxgraph (is $(PREFIX)/bin on your PATH?)"

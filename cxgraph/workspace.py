@@ -5,6 +5,7 @@
     WS/
       cxgraph.toml        every parameter of every stage ([workspace] holds the layout version)
       volumes.zarr/       zarr v3 group: raw, aligned, affinities, supervoxels, segmentation, ...
+                          each volume an OME-Zarr 0.5 image group: <name>/s0 (+ s1, s2, ... pyramid)
       tables/             Parquet: supervoxels, agglomeration, synapses, connections, quality, ...
       provenance.duckdb   the provenance store (Parquet exports in tables/provenance/)
       neo4j/              the managed Neo4j server's data, logs and password (owner only: 0700/0600)
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zarr
 
+from cxgraph import ome
 from cxgraph.config import Config
 from cxgraph.errors import WorkspaceError
 
@@ -153,12 +155,17 @@ class Workspace:
     def has_array(self, name: str) -> bool:
         return (self.zarr_path / name / "zarr.json").exists()
 
+    def array_path(self, name: str) -> Path:
+        """The directory of array ``name``'s data: level 0 of a volume (``<name>/s0``)."""
+        return data_path(self.zarr_path, name)
+
     def array(self, name: str, mode: str = "r") -> zarr.Array:
+        """Array ``name`` (for a volume, its full-resolution level ``s0``)."""
         if not self.has_array(name):
             raise WorkspaceError(
                 f"{self.zarr_path} has no array {name!r}; run the stage that writes it first"
             )
-        return zarr.open_array(str(self.zarr_path / name), mode=mode)
+        return zarr.open_array(str(self.array_path(name)), mode=mode)
 
     def create_array(
         self,
@@ -172,22 +179,40 @@ class Workspace:
         fill_value: Any = 0,
         group: zarr.Group | None = None,
     ) -> zarr.Array:
-        """(Re)create an array (in ``volumes.zarr``, or in ``group``); ``voxel_size`` (nm)
-        and ``offset`` (nm), z, y, x, go in attrs."""
+        """(Re)create an array (in ``volumes.zarr``, or in ``group``) and return it.
+
+        ``voxel_size`` and ``offset`` (nm; z, y, x) go in its attributes with
+        ``dimension_units``; its axes (``attrs["axes"]``, default z, y, x / c, z, y, x) are
+        its zarr ``dimension_names``. A volume named without a slash becomes an OME-Zarr
+        image group ``<name>/`` whose level 0 ``<name>/s0`` is the array returned; a name
+        with a slash (``aligned/s2``) is a plain array there, e.g. a pyramid level.
+        """
         chunks = tuple(chunks or self.config["blocks"].chunk_shape)
         chunks = tuple(min(c, s) for c, s in zip(chunks, shape, strict=False)) + tuple(
             chunks[len(shape) :]
         )
-        arr = (group if group is not None else self.volumes()).create_array(
-            name, shape=tuple(shape), dtype=np.dtype(dtype), chunks=chunks,
-            fill_value=fill_value, overwrite=True,
+        axes = list((attrs or {}).get("axes") or ome.default_axes(len(shape)))
+        root = group if group is not None else self.volumes()
+        image = ome.is_image(axes) and "/" not in name
+        parent = root.create_group(name, overwrite=True) if image else root
+        arr = parent.create_array(
+            ome.level_name(0) if image else name, shape=tuple(shape), dtype=np.dtype(dtype),
+            chunks=chunks, fill_value=fill_value, overwrite=True, dimension_names=axes,
         )
         arr.attrs.update(
             {"voxel_size": list(map(float, voxel_size)), "offset": list(map(float, offset)),
-             "axes": ["z", "y", "x"][-len(shape):] if len(shape) <= 3 else
-             ["c", "z", "y", "x"], **(attrs or {})}
+             "dimension_units": ome.dimension_units(axes, voxel_size), **(attrs or {}),
+             "axes": axes}
         )
+        if image or "/" in name:
+            self.refresh_image(name, Path(root.store.root) / root.path)  # type: ignore[attr-defined]
         return arr
+
+    def refresh_image(self, name: str, zarr_root: Path | None = None) -> None:
+        """Rewrite the OME-Zarr metadata of the image holding array ``name`` (the image
+        itself, or one of its levels ``<image>/sK``) from the levels on disk."""
+        image = name.split("/")[0]
+        ome.write_image_metadata((zarr_root or self.zarr_path) / image)
 
     def write_table(self, name: str, table: pa.Table) -> Path:
         """Write ``tables/<name>.parquet`` atomically (never half-written)."""
@@ -204,6 +229,14 @@ class Workspace:
 
 def _os_reason(e: OSError) -> str:
     return e.strerror or type(e).__name__
+
+
+def data_path(zarr_root: Path, name: str) -> Path:
+    """Where array ``name`` keeps its data under ``zarr_root``: level 0 of an OME-Zarr image
+    group (``<name>/s0``) or the array itself (``<name>``, e.g. ``tiles`` or ``aligned/s2``).
+    Workspaces written before volumes were image groups hold plain arrays: read as they are."""
+    level0 = Path(zarr_root) / name / ome.level_name(0)
+    return level0 if (level0 / "zarr.json").exists() else Path(zarr_root) / name
 
 
 def write_parquet(path: Path, table: pa.Table) -> None:

@@ -39,6 +39,7 @@ STAGE_PACKAGES = (
     "pipeline.segment",  # L3
     "pipeline.synapses",  # L4
     "pipeline.serve",  # L5: the graph load
+    "pipeline.pyramid",  # viewer pyramids of the volumes above: keep last
 )
 
 _STAGES: dict[str, Stage] = {}

@@ -3,6 +3,7 @@
 #   - Python 3.11 venv with every dependency: $CXGRAPH_CACHE/venv (default ~/.cache/cxgraph),
 #     updated only when pyproject.toml changes.
 #   - Java 17/21 and Maven for the Neo4j server (installed with apt-get when missing and allowed).
+#   - Chromium + chromedriver for the viewer test (apt-get as root; skipped without them).
 #   - Neo4j Community + APOC from Maven Central into $CXGRAPH_CACHE/neo4j-<version>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,14 @@ PYTHON="$(command -v python3.11 || true)"
 if [ -z "$PYTHON" ]; then apt_install python3.11 python3.11-venv; PYTHON="$(command -v python3.11)"; fi
 command -v java >/dev/null || [ -n "${JAVA_HOME:-}" ] || apt_install openjdk-17-jre-headless
 command -v mvn >/dev/null || [ -n "${NEO4J_URI:-}" ] || apt_install maven
+# Headless Chromium for the viewer test (tests/test_view.py skips, saying why, without it).
+if ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt_install chromium chromium-driver
+  else
+    echo "setup: chromium + chromium-driver missing: the viewer's browser test will be skipped" >&2
+  fi
+fi
 
 stamp="$(sha256sum pyproject.toml | cut -c1-16)"
 if ! "$VENV/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then

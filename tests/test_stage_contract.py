@@ -47,6 +47,8 @@ CHANGES = {
     "segmentation": ("segmentation.min_body_voxels", 200),
     "synapse_prediction": ("synapse_prediction.baseline_darkness", 0.8),
     "synapses": ("synapses.threshold", 0.3),
+    **{s.name: (f"{s.name}.method", "max") for s in registry.stages()
+       if s.name.startswith("pyramid_")},
 }
 SMALL = ["blocks.block_shape=[2,96,96]", "blocks.chunk_shape=[2,96,96]",
          "align.pair_patch_px=48", "align.patch_px=64", "align.patch_stride_px=48",
@@ -80,14 +82,16 @@ def run(ws: Workspace, name: str, **kw):
 
 
 def files(ws: Workspace, stage_name: str) -> dict[str, bytes]:
-    """Every file of the stage's outputs (chunks and tables), by relative path, without the
-    metadata files that carry stamps."""
+    """Every file of the stage's outputs (chunks and tables), keyed ``<array>|<chunk path>``
+    (level 0 of a volume: its pyramid levels belong to another stage), without the metadata
+    files that carry stamps."""
     out = {}
     for a in registry.get(stage_name).outputs:
         if a.kind == "array":
-            for f in sorted((ws.zarr_path / a.name).rglob("*")):
+            root = ws.array_path(a.name)
+            for f in sorted(root.rglob("*")):
                 if f.is_file() and f.name != "zarr.json":
-                    out[str(f.relative_to(ws.root))] = f.read_bytes()
+                    out[f"{a.name}|{f.relative_to(root)}"] = f.read_bytes()
         elif a.kind == "table":
             # a stage_run column names the run that wrote the rows: the same data from
             # another run of the same identity carries that run's id
@@ -323,12 +327,11 @@ def _chunks_written(store: ProvenanceStore, run_id: str) -> dict[str, set[str]]:
     return out
 
 
-def _split_chunk(rel: str, arrays: list[str]) -> tuple[str, str]:
-    """``volumes.zarr/<array>/c/0/1/2`` -> (array, "0.1.2")."""
-    parts = Path(rel).parts
-    name = parts[1]
+def _split_chunk(key: str, arrays: list[str]) -> tuple[str, str]:
+    """``<array>|c/0/1/2`` -> (array, "0.1.2")."""
+    name, _, rel = key.partition("|")
     assert name in arrays
-    return name, ".".join(parts[3:])
+    return name, ".".join(Path(rel).parts[1:])
 
 
 def test_block_hashes_are_content_hashes(built):

@@ -41,13 +41,15 @@ def register(app: typer.Typer) -> None:
 
 
 def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bool) -> None:
+    from cxgraph.commands._common import graph_server
     from cxgraph.graph import queries
     from cxgraph.graph.consistency import check_graph
     from cxgraph.graph.loader import load_snapshot
     from cxgraph.graph.snapshot import from_ground_truth
     from cxgraph.graph.store import GraphStore
-    from cxgraph.neo4j_server import connect, managed_server, server_info
+    from cxgraph.neo4j_server import connect, server_info
     from cxgraph.provenance import pipeline_run
+    from cxgraph.run_summary import render, summarise
     from pipeline.align.evaluate import evaluate as evaluate_alignment
     from pipeline.phantom import PhantomParams, render_phantom
     from pipeline.registry import run_pipeline
@@ -68,26 +70,26 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
                       f"faults: {[f['kind'] for f in res.faults]}")
 
     console.rule("[bold]2. pipeline stages")
+    _affinities_fallback(console, ws)
     with pipeline_run(ws, f"demo {root}"):
         results = run_pipeline(ws, {"tile_dir": input_dir})
-    _print_table(console, "stages", ["stage", "did", "stage run", "s"],
-                 [(r.stage, r.action, r.stage_run_id, f"{r.seconds:.1f}") for r in results])
+    render(console, summarise(ws, results), ws)
+    _quality(console, ws)
     scores = evaluate_alignment(ws, input_dir)
     _print_table(console, "alignment vs the phantom's ground truth (px)", ["metric", "value"],
                  [(k, round(v, 2)) for k, v in scores.items()
                   if isinstance(v, float) and k.endswith("_px")])
 
     console.rule("[bold]3. graph (Neo4j)")
-    conn = connect(ws)
-    info = server_info(conn)
-    console.print(f"Neo4j {info['version']} {info['edition']}, APOC {info['apoc']}, "
-                  f"at {info['uri']}")
-    with GraphStore.for_workspace(ws) as store:
+    with graph_server(ws, keep_server), GraphStore.for_workspace(ws) as store:
+        info = server_info(connect(ws))
+        console.print(f"Neo4j {info['version']} {info['edition']}, APOC {info['apoc']}, "
+                      f"at {info['uri']}")
         store.apply_schema()
         report = load_snapshot(store, from_ground_truth(input_dir), ws.config["graph"],
                                note="demo: phantom ground truth (L3/L4 not built yet)")
-        console.print(report.to_dict())
-        console.print(check_graph(store).summary())
+        _print_table(console, "graph load", ["what", "value"], list(report.to_dict().items()))
+        console.print(check_graph(store).summary(), markup=False, highlight=False)
         top = store.read(
             "MATCH (a:Segment)-[c:ConnectsTo]->(b:Segment) WHERE c.validTo IS NULL "
             "RETURN a.bodyId AS pre, b.bodyId AS post, c.weight AS weight "
@@ -95,15 +97,27 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
         _print_table(console, "strongest connections", top.columns, top.rows)
         console.print(f"named queries for analysts: {len(queries.named_queries())} in queries/")
 
-    console.rule("[bold]4. provenance and quality")
-    _summarise(console, ws)
     console.rule("[bold]not built yet")
     for item in NOT_BUILT:
         console.print(f"  - {item}")
     console.print("The graph holds the phantom's ground-truth connectome until L3/L4 exist.")
-    if not keep_server and conn.managed:
-        managed_server(ws).stop()
-    console.print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; workspace: {ws.root}")
+    console.print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; workspace: {ws.root}\n"
+                  f"look at it: cxgraph view -w {root}", markup=False, highlight=False)
+
+
+def _affinities_fallback(console: Console, ws: Workspace) -> None:
+    """Without a trained U-Net (none shipped yet, none configured), run L3 on the baseline
+    boundary filter rather than stop: the demo shows every stage that exists."""
+    from pipeline.segment.affinities_stage import model_path
+
+    params = ws.config["affinities"]
+    try:
+        model_path(params)
+    except Exception:  # noqa: BLE001 - ConfigError: the model file is missing
+        ws.set_config(ws.config.replace("affinities", params.replace(method="baseline")))
+        console.print("no trained U-Net model: affinities from the baseline boundary filter "
+                      "(affinities.method = \"baseline\"; `cxgraph train segment` makes one)",
+                      markup=False, highlight=False)
 
 
 def _same_phantom(input_dir: Path, phantom) -> bool:
@@ -114,16 +128,10 @@ def _same_phantom(input_dir: Path, phantom) -> bool:
     return saved.get("params", saved) == json.loads(json.dumps(phantom.to_dict()))
 
 
-def _summarise(console: Console, ws: Workspace) -> None:
+def _quality(console: Console, ws: Workspace) -> None:
     from cxgraph.provenance import ProvenanceStore
 
     store = ProvenanceStore(ws.provenance_path)
-    rows = store.execute(
-        "SELECT s.stage, s.layer, s.status, round(s.wall_s, 1), count(b.block_id), "
-        "round(sum(b.io_s), 1), round(sum(b.compute_s), 1) FROM stage_runs s "
-        "LEFT JOIN block_runs b USING (stage_run_id) GROUP BY ALL ORDER BY min(s.started_at)")
-    _print_table(console, "stage runs", ["stage", "layer", "status", "wall s", "blocks",
-                                         "io s", "compute s"], rows)
     rows = store.execute(
         "SELECT layer, stage, metric, count(*), round(avg(value), 3), round(min(value), 3), "
         "round(max(value), 3) FROM quality GROUP BY ALL ORDER BY layer, stage, metric")

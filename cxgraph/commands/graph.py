@@ -12,7 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
-from cxgraph.commands._common import WorkspaceOpt, open_or_create
+from cxgraph.commands._common import (
+    KeepServerOpt,
+    WorkspaceOpt,
+    graph_server,
+    open_or_create,
+)
 from cxgraph.errors import GraphError
 from cxgraph.workspace import Workspace
 
@@ -45,7 +50,7 @@ def format_result(columns: list[str], rows: list[list[Any]], fmt: str) -> str:
                           default=str)
     if fmt == "csv":
         buf = io.StringIO()
-        w = csv.writer(buf)
+        w = csv.writer(buf, lineterminator="\n")  # $(...) in a shell keeps no stray \r
         w.writerow(columns)
         for r in rows:
             w.writerow([json.dumps(v) if isinstance(v, (dict, list)) else v for v in r])
@@ -68,10 +73,11 @@ def register(app: typer.Typer) -> None:
         workspace: Path = WorkspaceOpt,
         clear: Annotated[bool, typer.Option("--clear", help="Delete every node first (keeps the "
                                    "schema). Irreversible.")] = False,
+        keep_server: bool = KeepServerOpt,
     ) -> None:
         """Apply the graph schema (schema/neo4j/*.cypher) and print its version."""
-        ws = open_or_create(workspace)
-        with _store(ws) as store:
+        ws = Workspace.open(workspace)
+        with graph_server(ws, keep_server), _store(ws) as store:
             if clear:
                 store.clear()
             new = store.apply_schema()
@@ -91,6 +97,7 @@ def register(app: typer.Typer) -> None:
             "--check/--no-check",
             help="Run the consistency checks afterwards (default: [graph] check_after_load).",
         )] = None,
+        keep_server: bool = KeepServerOpt,
     ) -> None:
         """Load the workspace's tables (or a phantom's ground truth) as a graph version.
 
@@ -103,44 +110,46 @@ def register(app: typer.Typer) -> None:
         ws = open_or_create(workspace) if ground_truth else Workspace.open(workspace)
         params = ws.config["graph"]
         do_check = check if check is not None else params.check_after_load
-        if not ground_truth and not bulk:
-            from cxgraph.provenance import pipeline_run
-            from pipeline.registry import run_pipeline
+        with graph_server(ws, keep_server):
+            if not ground_truth and not bulk:
+                from cxgraph.provenance import pipeline_run
+                from pipeline.registry import run_pipeline
 
-            if do_check != params.check_after_load:
-                ws.set_config(ws.config.replace("graph", params.replace(
-                    check_after_load=do_check)))
-            with pipeline_run(ws, f"cxgraph load --workspace {workspace}"):
-                (res,) = run_pipeline(ws, only=["graph"])
-            typer.echo(f"graph: {res.action} {res.stage_run_id} ({res.seconds:.1f} s)")
-            return
-        snap = (snap_mod.from_ground_truth(ground_truth) if ground_truth
-                else snap_mod.from_workspace(ws))
-        if bulk:
-            from cxgraph.graph.bulk import bulk_load_workspace
+                if do_check != params.check_after_load:
+                    ws.set_config(ws.config.replace("graph", params.replace(
+                        check_after_load=do_check)))
+                with pipeline_run(ws, f"cxgraph load --workspace {workspace}"):
+                    (res,) = run_pipeline(ws, only=["graph"])
+                typer.echo(f"graph: {res.action} {res.stage_run_id} ({res.seconds:.1f} s)")
+                return
+            snap = (snap_mod.from_ground_truth(ground_truth) if ground_truth
+                    else snap_mod.from_workspace(ws))
+            if bulk:
+                from cxgraph.graph.bulk import bulk_load_workspace
 
-            report = bulk_load_workspace(ws, snap, params)
-        else:
-            with _store(ws) as store:
-                report = load_snapshot(store, snap, params, note=note)
-        typer.echo(json.dumps(report.to_dict()))
-        if do_check:
-            with _store(ws) as store:
-                cr = check_graph(store, None if ground_truth else ws.tables_dir)
-            typer.echo(cr.summary())
-            if not cr.ok:
-                raise typer.Exit(1)
+                report = bulk_load_workspace(ws, snap, params)
+            else:
+                with _store(ws) as store:
+                    report = load_snapshot(store, snap, params, note=note)
+            typer.echo(json.dumps(report.to_dict()))
+            if do_check:
+                with _store(ws) as store:
+                    cr = check_graph(store, None if ground_truth else ws.tables_dir)
+                typer.echo(cr.summary())
+                if not cr.ok:
+                    raise typer.Exit(1)
 
     @app.command("check")
     def check_cmd(
         workspace: Path = WorkspaceOpt,
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+        keep_server: bool = KeepServerOpt,
     ) -> None:
         """Consistency checks: weights = synapse counts, body pre/post, synapse bodies."""
         from cxgraph.graph.consistency import check_graph
 
-        ws = open_or_create(workspace)
-        with _store(ws) as store:
+        ws = Workspace.open(workspace)
+        with graph_server(ws, keep_server), _store(ws) as store:
             report = check_graph(store, ws.tables_dir)
         typer.echo(json.dumps(report.to_dict(), default=str) if as_json else report.summary())
         if not report.ok:
@@ -155,7 +164,9 @@ def register(app: typer.Typer) -> None:
         workspace: Path = WorkspaceOpt,
         dataset: Annotated[str | None, typer.Option(
             help="Meta.dataset (default: [graph] dataset).")] = None,
-        check: Annotated[bool, typer.Option("--check/--no-check")] = True,
+        check: Annotated[bool, typer.Option("--check/--no-check",
+                                            help="Run the consistency checks afterwards.")] = True,
+        keep_server: bool = KeepServerOpt,
     ) -> None:
         """Load a published connectome (edge list + neuron table) into the graph schema."""
         from cxgraph.graph.consistency import check_graph
@@ -167,7 +178,7 @@ def register(app: typer.Typer) -> None:
         if dataset:
             params = params.replace(dataset=dataset)
         snap = snapshot_from_edge_list(edges, neurons)
-        with _store(ws) as store:
+        with graph_server(ws, keep_server), _store(ws) as store:
             report = load_snapshot(store, snap, params)
             typer.echo(json.dumps(report.to_dict()))
             if check:
@@ -178,9 +189,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("cypher")
     def cypher(
-        query: Annotated[str, typer.Argument(help="Cypher text, or the name of a query in "
-                                    "queries/ (see `cxgraph queries`).")],
+        query: Annotated[str | None, typer.Argument(
+            help="Cypher text (in single quotes, so the shell leaves $parameters alone), or "
+                 "the name of a query in queries/ (see `cxgraph queries`).")] = None,
         workspace: Path = WorkspaceOpt,
+        file: Annotated[Path | None, typer.Option(
+            "--file", help="Read the query from this .cypher file instead.")] = None,
         param: Annotated[list[str] | None, typer.Option(
             "--param", "-p", help="name=value (JSON or text); repeat for several.")] = None,
         fmt: Annotated[str, typer.Option(
@@ -189,9 +203,25 @@ def register(app: typer.Typer) -> None:
             "--out", "-o", help="Write here (required for parquet).")] = None,
         timeout: Annotated[float | None, typer.Option(
             help="Seconds (default: [neo4j] query_timeout_s).")] = None,
+        keep_server: bool = KeepServerOpt,
     ) -> None:
         """Run a read-only, time-limited Cypher query; values go in --param, never in the text."""
         from cxgraph.graph import queries
+
+        if (query is None) == (file is None):
+            raise GraphError("give the query as an argument or with --file QUERY.cypher "
+                             "(one of them)")
+        if file is not None:
+            if not file.is_file():
+                raise GraphError(f"--file {file}: no such file")
+            query = file.read_text()
+        assert query is not None
+        named = None
+        if file is not None:  # a file with a named query's header gets its defaults too
+            try:
+                named = queries.parse(query, file.stem, file)
+            except GraphError:
+                named = None
 
         if fmt not in ("table", "csv", "json", "parquet"):
             raise GraphError(f"--format {fmt!r}: expected table, csv, json or parquet")
@@ -199,11 +229,13 @@ def register(app: typer.Typer) -> None:
             raise GraphError("--format parquet needs --out FILE.parquet")
         params = parse_params(param or [])
         text = query
-        if query.replace("_", "").isalnum() and query in queries.named_queries():
+        if named is not None:
+            params = named.bind(params)
+        elif query.replace("_", "").isalnum() and query in queries.named_queries():
             nq = queries.get(query)
             text, params = nq.text, nq.bind(params)
-        ws = open_or_create(workspace)
-        with _store(ws) as store:
+        ws = Workspace.open(workspace)
+        with graph_server(ws, keep_server), _store(ws) as store:
             res = store.analyst(text, params, timeout_s=timeout)
         if fmt == "parquet":
             import pyarrow as pa

@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 
 from cxgraph import neo4j_server
-from cxgraph.commands._common import WorkspaceOpt, open_or_create
+from cxgraph.commands._common import WorkspaceOpt
 from cxgraph.config import Neo4jParams
+from cxgraph.workspace import Workspace
 
 
 def register(app: typer.Typer) -> None:
@@ -29,15 +30,17 @@ def register(app: typer.Typer) -> None:
 
     @group.command("start")
     def start(workspace: Path = WorkspaceOpt) -> None:
-        """Start the workspace's server on 127.0.0.1 (auth on); returns once Bolt answers."""
-        ws = open_or_create(workspace)
+        """Start the workspace's server on 127.0.0.1 (auth on) and leave it running for later
+        commands, until `cxgraph neo4j stop`; returns once Bolt answers."""
+        ws = Workspace.open(workspace)
         conn = neo4j_server.managed_server(ws).start()
-        typer.echo(f"Neo4j running at {conn.uri} (user neo4j, password in {ws.neo4j_dir}/password)")
+        typer.echo(f"Neo4j running at {conn.uri} (user neo4j, password in {ws.neo4j_dir}/password)"
+                   f"; it keeps running until `cxgraph neo4j stop -w {workspace}`")
 
     @group.command("stop")
     def stop(workspace: Path = WorkspaceOpt) -> None:
         """Stop the workspace's server cleanly (SIGTERM, wait)."""
-        ws = open_or_create(workspace)
+        ws = Workspace.open(workspace)
         was = neo4j_server.managed_server(ws).stop()
         typer.echo("Neo4j stopped" if was else "Neo4j was not running")
 
@@ -47,7 +50,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     ) -> None:
         """Version, edition, APOC, URI, pid and data directory of the server in use."""
-        ws = open_or_create(workspace)
+        ws = Workspace.open(workspace)
         conn = neo4j_server.connect(ws, start=False)
         info = neo4j_server.server_info(conn)
         server = neo4j_server.managed_server(ws)

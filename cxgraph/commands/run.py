@@ -57,6 +57,8 @@ def register(app: typer.Typer) -> None:
         with pipeline_run(ws, command):
             results = run_pipeline(ws, {"tile_dir": input} if input else None, start=start,
                                    until=until, region=roi, only=only)
-        for r in results:
-            blocks = f", {r.blocks_run}/{r.blocks} blocks" if r.action != "reused" else ""
-            typer.echo(f"{r.stage}: {r.action} {r.stage_run_id} ({r.seconds:.1f} s{blocks})")
+        from rich.console import Console
+
+        from cxgraph.run_summary import render, summarise
+
+        render(Console(), summarise(ws, results), ws)

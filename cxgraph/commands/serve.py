@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from cxgraph.commands._common import WorkspaceOpt
+from cxgraph.commands._common import KeepServerOpt, WorkspaceOpt, graph_server
 from cxgraph.errors import ConfigError
 from cxgraph.resources import schema_dir
 from cxgraph.workspace import Workspace
@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
                                             "127.0.0.1)."),
         port: int = typer.Option(None, help="Port (default [api] port, 8700)."),
         workers: int = typer.Option(1, help="uvicorn worker processes."),
+        keep_server: bool = KeepServerOpt,
     ) -> None:
         """Serve GraphQL (/graphql, GraphiQL in a browser) and read-only Cypher (/cypher)."""
         import uvicorn
@@ -38,12 +39,13 @@ def register(app: typer.Typer) -> None:
         if workers != 1:
             raise ConfigError("--workers > 1 is not supported yet; run several `cxgraph serve` "
                               "behind a proxy instead (the API is stateless)")
-        app_ = create_app(ws, params=params)
         h, p = host or params.host, port or params.port
-        n = len([r for r in app_.tokens.records() if not r.revoked])
-        typer.echo(f"cxgraph API on http://{h}:{p}/graphql ({n} active token(s); "
-                   f"anonymous access {params.anonymous_role or 'off'})")
-        uvicorn.run(app_, host=h, port=p, log_level="info", access_log=False)
+        with graph_server(ws, keep_server):
+            app_ = create_app(ws, params=params)
+            n = len([r for r in app_.tokens.records() if not r.revoked])
+            typer.echo(f"cxgraph API on http://{h}:{p}/graphql ({n} active token(s); "
+                       f"anonymous access {params.anonymous_role or 'off'}); Ctrl-C stops it")
+            uvicorn.run(app_, host=h, port=p, log_level="warning", access_log=False)
 
     tokens = typer.Typer(help="Bearer tokens of the API (stored hashed in WS/api_tokens.json).",
                          no_args_is_help=True)

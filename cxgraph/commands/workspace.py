@@ -30,3 +30,23 @@ def register(app: typer.Typer) -> None:
         """Print the full configuration (every section and parameter) as TOML."""
         cfg = Workspace.open(workspace).config if workspace else Config()
         typer.echo(cfg.to_toml())
+
+    @app.command("provenance")
+    def provenance(
+        workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace.")],
+        sql: Annotated[str, typer.Argument(help="A read-only SQL query on provenance.duckdb "
+                                                "(tables: schema/provenance/*.sql).")]
+        = "SELECT stage, status, round(wall_s, 1) AS wall_s, stage_run_id FROM stage_runs "
+          "ORDER BY started_at",
+    ) -> None:
+        """Query the provenance store (stage runs, blocks, quality), read-only."""
+        import duckdb
+
+        from cxgraph.commands.graph import format_result
+
+        ws = Workspace.open(workspace)
+        with duckdb.connect(str(ws.provenance_path), read_only=True) as con:
+            cur = con.execute(sql)
+            columns = [d[0] for d in cur.description]
+            rows = [list(r) for r in cur.fetchall()]
+        typer.echo(format_result(columns, rows, "table"), nl=False)

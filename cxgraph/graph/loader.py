@@ -308,9 +308,14 @@ def _rows(df: pl.DataFrame, batch: int):
 
 def _write(store: GraphStore, query: str, df: pl.DataFrame, params: dict[str, Any],
            what: str, phases: dict[str, float] | None = None) -> None:
+    from tqdm.auto import tqdm
+
     t0 = time.perf_counter()
-    for rows in _rows(df, store.batch_size):
-        store.write(query, {**params, "rows": rows})
+    with tqdm(total=df.height, desc=f"graph load: {what}", unit="row", disable=None,
+              leave=False, dynamic_ncols=True) as bar:  # shown on a terminal only
+        for rows in _rows(df, store.batch_size):
+            store.write(query, {**params, "rows": rows})
+            bar.update(len(rows))
     dt = time.perf_counter() - t0
     if phases is not None:
         phases[what] = round(phases.get(what, 0.0) + dt, 3)

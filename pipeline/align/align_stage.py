@@ -34,6 +34,7 @@ from pipeline.align.inputs import frame, section_tiles, to_uint8, used_by_sectio
 from pipeline.align.params import AlignParams
 from pipeline.align.warp import Field, render
 from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
+from pipeline.engine.executors import progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,13 +114,19 @@ def _register(raw, params: AlignParams, usable: list[int], shape) -> dict[str, A
         img = np.asarray(raw[z]).astype(np.float32)
         return img, img > 0
 
-    pairs = reg.match_sections(usable, load, params)
+    with progress(len(usable), "align: matching sections", "section") as bar:
+        def load_counted(z: int) -> reg.Mosaic:  # match_sections loads each section once
+            bar.update()
+            return load(z)
+
+        pairs = reg.match_sections(usable, load_counted, params)
     d, pairs = reg.solve_translations(usable, pairs, params)
     index = {z: k for k, z in enumerate(usable)}
     mesh = reg.Mesh.for_canvas(shape[1:], params.patch_px, params.patch_stride_px)
     kept = [p for p in pairs if p.kept]
     patches = []
     cache: dict[int, reg.Mosaic] = {}
+    bar = progress(len(kept), "align: local patch matching", "pair")
     for p in sorted(kept, key=lambda p: p.z):
         for z in (p.z_ref, p.z):
             if z not in cache:
@@ -128,8 +135,12 @@ def _register(raw, params: AlignParams, usable: list[int], shape) -> dict[str, A
                                          d[index[p.z]], mesh, params, p.z, p.z_ref))
         for old in [q for q in cache if q < p.z - 2 * params.neighbours]:
             del cache[old]
+        bar.update()
+    bar.close()
     if params.local_fields and patches:
-        fields = reg.solve_fields(usable, patches, mesh, params)
+        with progress(1, "align: solving local fields", "solve") as solve:
+            fields = reg.solve_fields(usable, patches, mesh, params)
+            solve.update()
     else:
         zero = np.zeros((*mesh.shape, 2))
         fields = {z: Field(zero, mesh.origin, mesh.stride) for z in usable}

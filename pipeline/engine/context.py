@@ -21,7 +21,7 @@ import zarr
 from cxgraph.errors import WorkspaceError
 from cxgraph.params import Params
 from cxgraph.provenance import StageRun
-from cxgraph.workspace import Workspace, write_parquet
+from cxgraph.workspace import Workspace, data_path, write_parquet
 from pipeline.engine import blocks as blk
 from pipeline.engine.blocks import Block, Roi
 from pipeline.engine.stage import Stage
@@ -137,9 +137,8 @@ class StageContext:
         made it already). In a regional run it must match the live array, whose chunks
         outside the region stay as they are."""
         self._declared("array", name, self.stage.outputs)
-        path = self.work.zarr_path / name
-        if (path / "zarr.json").exists():
-            return zarr.open_array(str(path), mode="r+")
+        if (self.work.zarr_path / name / "zarr.json").exists():
+            return zarr.open_array(str(data_path(self.work.zarr_path, name)), mode="r+")
         if self.region is not None and self.ws.has_array(name):
             live = self.ws.array(name)
             if tuple(live.shape) != tuple(shape) or live.dtype != np.dtype(dtype):
@@ -190,9 +189,9 @@ class StageContext:
 
     # --- blocks ------------------------------------------------------------------
     def block_context(self, plan: Any) -> BlockContext:
-        arrays = {a.name: str(self.ws.zarr_path / a.name)
+        arrays = {a.name: str(self.ws.array_path(a.name))
                   for a in self.stage.inputs if a.kind == "array"}
-        outs = {a.name: str(self.work.zarr_path / a.name)
+        outs = {a.name: str(data_path(self.work.zarr_path, a.name))
                 for a in self.stage.outputs if a.kind == "array"}
         return BlockContext(self.params, plan, {**arrays, **outs}, frozenset(outs),
                             str(self.work.parts_dir))

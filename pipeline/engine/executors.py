@@ -88,8 +88,15 @@ def run_blockwise(
     return {"blocks": len(blocks), "skipped": len(blocks) - len(todo), "ran": len(todo)}
 
 
+def progress(total: int, desc: str, unit: str = "block") -> tqdm:
+    """A progress bar on stderr for a long step (blocks, sections, pairs, batches); shown on
+    a terminal only, and removed when the step ends (``cxgraph run`` ends with a summary)."""
+    return tqdm(total=total, desc=desc, unit=unit, disable=None, leave=False,
+                dynamic_ncols=True)
+
+
 def _progress(total: int, run: StageRun, description: str | None):
-    return tqdm(total=total, desc=description or run.stage, unit="block", disable=None)
+    return progress(total, f"{description or run.stage}: blocks")
 
 
 def _run_serial(run, process_block, ctx, todo, executor, description) -> dict[int, str]:

@@ -46,8 +46,9 @@ SMALL_FILE = 1 << 20  # source files up to this size are hashed by content
 
 
 def stamp_array(path: Path, stamp: dict[str, Any]) -> None:
-    arr = zarr.open_array(str(path), mode="r+")
-    arr.attrs[STAMP_KEY] = stamp
+    """Stamp the array (or the OME-Zarr image group of a volume) at ``path``."""
+    node = zarr.open(str(path), mode="r+")
+    node.attrs[STAMP_KEY] = stamp
 
 
 def read_stamp(ws: Workspace, artifact: Artifact) -> dict[str, Any] | None:
@@ -125,7 +126,7 @@ def describe_input(ws: Workspace, artifact: Artifact, sources: dict[str, Path],
         p = Path(sources[artifact.name]).resolve()
         return {"path": str(p), "sha256": directory_fingerprint(p)}
     stamp = read_stamp(ws, artifact)
-    path = ws.zarr_path / artifact.name if artifact.kind == "array" else ws.table_path(
+    path = ws.array_path(artifact.name) if artifact.kind == "array" else ws.table_path(
         artifact.name)
     if stamp is None:
         who = producers.get(artifact)

@@ -44,7 +44,7 @@ import zarr
 from cxgraph.config import ExecutorParams
 from cxgraph.errors import WorkspaceError
 from cxgraph.provenance import ProvenanceStore, content_hash, hash_json, now, stage_run
-from cxgraph.workspace import Workspace, write_parquet
+from cxgraph.workspace import Workspace, data_path, write_parquet
 from pipeline.engine import identity as ident
 from pipeline.engine.blocks import Block, Roi
 from pipeline.engine.context import WHOLE, StageContext, WorkDir, remove_tree
@@ -304,7 +304,7 @@ def _commit(ctx: StageContext, blocks: list[Block], key: str, base: str | None) 
 
 
 def _array_hash(path: Path) -> str:
-    arr = zarr.open_array(str(path), mode="r")
+    arr = zarr.open_array(str(data_path(path.parent, path.name)), mode="r")
     return hashlib.sha256(np.ascontiguousarray(arr[...]).tobytes()).hexdigest()
 
 
@@ -335,15 +335,15 @@ def _put_array(ws: Workspace, name: str, work_path: Path, stamp: dict[str, Any],
                                  "run's; run the stage again")
         return
     if regional and live.exists():
-        src = zarr.open_array(str(work_path), mode="r")
-        dst = zarr.open_array(str(live), mode="r+")
+        src = zarr.open_array(str(data_path(work_path.parent, name.split("/")[-1])), mode="r")
+        dst = zarr.open_array(str(ws.array_path(name)), mode="r+")
         for chunks in chunks_by_block.values():
             for key in chunks:
                 idx = [int(i) for i in key.split(".")]
                 sl = tuple(slice(i * c, min(s, (i + 1) * c))
                            for i, c, s in zip(idx, dst.chunks, dst.shape, strict=True))
                 dst[sl] = src[sl]
-        dst.attrs[ident.STAMP_KEY] = stamp
+        ident.stamp_array(live, stamp)
         remove_tree(work_path)
         return
     ident.stamp_array(work_path, stamp)
@@ -351,6 +351,7 @@ def _put_array(ws: Workspace, name: str, work_path: Path, stamp: dict[str, Any],
         remove_tree(live)
     live.parent.mkdir(parents=True, exist_ok=True)
     work_path.rename(live)
+    ws.refresh_image(name)  # a new level of a volume joins its OME-Zarr multiscales
 
 
 def _assemble_table(ctx: StageContext, name: str) -> pa.Table:

@@ -107,8 +107,11 @@ def user_volume(raw_path: Path, labels_path: Path) -> Volume:
     from pipeline.phantom.io import load_labels
 
     labels = load_labels(labels_path)
-    raw = load_labels(raw_path) if Path(raw_path).suffix != ".zarr" else np.asarray(
-        zarr.open_array(str(raw_path), mode="r")[...])
+    if Path(raw_path).suffix != ".zarr":
+        raw = load_labels(raw_path)
+    else:  # a plain array, or an OME-Zarr image (a workspace volume: its level 0)
+        node = zarr.open(str(raw_path), mode="r")
+        raw = np.asarray((node["s0"] if isinstance(node, zarr.Group) else node)[...])
     if raw.shape != labels.shape:
         raise InputDataError(f"--raw {raw_path} has shape {raw.shape} but --labels "
                              f"{labels_path} has {labels.shape}; they must match")
