@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "view",
     "demo",
     "train",
+    "traceback",
 ]
 
 for _name in COMMAND_MODULES:

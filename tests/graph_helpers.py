@@ -29,7 +29,16 @@ def tables(body_of: dict[int, int], run: str, merges: list[tuple]) -> dict[str, 
                        for a, b, aff, st in merges])
     conns = syn.group_by("pre_body", "post_body").agg(pl.len().alias("weight")).rename(
         {"pre_body": "pre", "post_body": "post"})
-    return {"synapses": syn, "supervoxels": sv, "agglomeration": mg, "connections": conns}
+    sizes: dict[int, int] = {}
+    for k, b in body_of.items():
+        sizes[b] = sizes.get(b, 0) + 10 * k
+    bodies = pl.DataFrame({"body_id": list(sizes), "size": list(sizes.values()),
+                           "block": [7] * len(sizes), "stage_run": [run] * len(sizes)})
+    ops = pl.DataFrame(schema={"operation_id": pl.Utf8, "kind": pl.Utf8, "user": pl.Utf8,
+                               "timestamp": pl.Utf8, "params": pl.Utf8, "stage_run": pl.Utf8,
+                               "created": pl.List(pl.Int64), "retired": pl.List(pl.Int64)})
+    return {"synapses": syn, "supervoxels": sv, "agglomeration": mg, "connections": conns,
+            "bodies": bodies, "operations": ops}
 
 
 V1 = tables(V1_BODY, "run-1", [(1, 2, 0.9, 0), (2, 3, 0.6, 2), (4, 5, 0.8, 1)])

@@ -17,6 +17,7 @@ from cxgraph.api.resolvers import (
     quality,
     regions,
     synapses,
+    traceback,
 )
 from cxgraph.api.scalars import SCALAR_MAP
 from cxgraph.api.types import (
@@ -31,6 +32,7 @@ from cxgraph.api.types import (
     QualityMap,
     Region,
     SynapsePage,
+    Traceback,
 )
 
 
@@ -53,6 +55,7 @@ class Query:
     provenance: list[Provenance] = _field(provenance.provenance)
     regions: list[Region] = _field(regions.regions)
     quality_map: QualityMap = _field(quality.quality_map)
+    traceback: Traceback = _field(traceback.traceback)
 
 
 @strawberry.type(description="Writes; they need a token with the write (or admin) role.")

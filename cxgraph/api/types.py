@@ -492,3 +492,28 @@ async def merges_page(info: Info, body_id: int, first: int | None, after: str | 
         "first": first + 1}, "merges")
     items, page_info = page_of(rows, first, "merges", lambda r: (r["aff"], r["a"], r["b"]))
     return MergePage(items=[Merge.from_record(r) for r in items], page_info=page_info)
+
+
+# --- traceback -----------------------------------------------------------------------
+@strawberry.type(description="One layer of a traceback: its verdict and strongest evidence.")
+class TracebackLayer:
+    layer: str
+    name: str
+    verdict: str = strawberry.field(description="anomalous | normal (L1-L4), differs | same "
+                                                "(L5), or no data")
+    metric: str | None = strawberry.field(description="the strongest anomalous metric")
+    relative: float | None = strawberry.field(description="(region - reference) / reference")
+    p_adjusted: float | None = strawberry.field(description="Holm-adjusted permutation p")
+    stage_runs: list[str]
+
+
+@strawberry.type(description="Is a region's difference biology or a processing artifact? "
+                             "(cxgraph traceback; the full report is `report`.)")
+class Traceback:
+    conclusion: str = strawberry.field(description="processing-artifact | processing-anomaly "
+                                                   "| biology | no-difference")
+    root_cause_layer: str | None
+    summary: str
+    layers: list[TracebackLayer]
+    rerun_command: str | None
+    report: JSON = strawberry.field(description="the report's JSON (as `cxgraph traceback`)")

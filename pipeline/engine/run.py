@@ -131,7 +131,7 @@ def outputs_belong(ws: Workspace, stage: Stage, stage_run_id: str) -> bool:
     return True
 
 
-def _base_run(ws: Workspace, stage: Stage) -> str | None:
+def current_run(ws: Workspace, stage: Stage) -> str | None:
     """The run whose outputs a regional run patches: the one all current outputs belong to."""
     ids = {(current_stamp(ws, a) or {}).get("stage_run_id") for a in stage.outputs}
     return ids.pop() if len(ids) == 1 and None not in ids else None
@@ -160,7 +160,7 @@ def run_stage(
         model = stage.model(params) if stage.model else None
         model_id = content_hash(Path(model)) if model else None
         code_fp = ident.code_fingerprint(stage)
-        base = _base_run(ws, stage) if region is not None else None
+        base = current_run(ws, stage) if region is not None else None
 
         def identity(region_list, base_id) -> str:
             return hash_json({"stage": stage.name, "params": params.to_dict(),

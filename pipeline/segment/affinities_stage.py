@@ -29,7 +29,7 @@ import numpy as np
 from cxgraph.errors import ConfigError
 from cxgraph.params import Params
 from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
-from pipeline.segment.training_data import grey_range, standardise
+from pipeline.segment.training_data import NORMALISE, grey_range, standardise_block
 
 MODELS = Path(__file__).resolve().parent / "models"
 SHIPPED = MODELS / "affinities-unet.pt"
@@ -43,10 +43,14 @@ class AffinityParams(Params):
     model: str = ""  # weights file (.pt); "" = the model shipped with cxgraph
     context: tuple[int, int, int] = (4, 24, 24)  # read margin per block, voxels (z, y, x)
     threads: int = 2  # torch CPU threads per block (fixed: same bytes on every executor)
+    normalise: str = "volume"  # grey range of the volume | of each block (local contrast)
     baseline_sigma_px: float = 1.5  # baseline: Gaussian sigma in y/x, px
     baseline_width: float = 0.25  # baseline: softness of the grey -> inside step, in sd
 
     def __post_init__(self) -> None:
+        if self.normalise not in NORMALISE:
+            raise ConfigError(f"affinities.normalise: expected one of {NORMALISE}, got "
+                              f"{self.normalise!r}")
         if self.method not in ("unet", "baseline"):
             raise ConfigError(f"affinities.method: expected 'unet' or 'baseline', got "
                               f"{self.method!r}")
@@ -146,7 +150,7 @@ def baseline(x: np.ndarray, params: AffinityParams) -> np.ndarray:
 def affinities_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     plan: Plan = ctx.plan
     params: AffinityParams = ctx.params
-    x = standardise(ctx.read("aligned", block.read_roi), plan.grey)
+    x = standardise_block(ctx.read("aligned", block.read_roi), plan.grey, ctx.params.normalise)
     affs = (1 / (1 + np.exp(-predict(x, plan.model, params.threads)[:3])) if plan.model
             else baseline(x, params))
     affs = affs[(slice(None), *block.write_roi.relative_to(block.read_roi))]

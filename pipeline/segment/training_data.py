@@ -50,6 +50,15 @@ def standardise(raw: np.ndarray, low_high: tuple[float, float] | None = None) ->
     return x
 
 
+NORMALISE = ("volume", "block")
+
+
+def standardise_block(raw: np.ndarray, volume_grey: tuple[float, float], mode: str) -> np.ndarray:
+    """``standardise`` with the volume's grey range, or (``mode = "block"``) the block's own:
+    local contrast normalisation, for a region whose staining differs from the rest."""
+    return standardise(raw, volume_grey if mode == "volume" else grey_range(raw))
+
+
 def grey_range(raw: np.ndarray, max_samples: int = 2_000_000) -> tuple[float, float]:
     """1st and 99th percentile of the data voxels (raw > 0), from a strided sample."""
     flat = raw.reshape(-1)

@@ -19,7 +19,7 @@ from cxgraph.errors import ConfigError
 from cxgraph.params import Params
 from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
 from pipeline.segment.affinities_stage import MODELS, predict
-from pipeline.segment.training_data import grey_range, standardise
+from pipeline.segment.training_data import NORMALISE, grey_range, standardise_block
 from pipeline.synapses.detect import DIRECTION_SCALE
 
 SHIPPED = MODELS / "synapses-unet.pt"
@@ -34,10 +34,14 @@ class SynapsePredictionParams(Params):
     model: str = ""  # weights file (.pt); "" = the model shipped with cxgraph
     context: tuple[int, int, int] = (4, 24, 24)  # read margin per block, voxels (z, y, x)
     threads: int = 2  # torch CPU threads per block (fixed: same bytes on every executor)
+    normalise: str = "volume"  # grey range of the volume | of each block (local contrast)
     baseline_darkness: float = 1.2  # baseline: local darkness (sd units) of a cleft
     baseline_reach_px: float = 10.0  # baseline: length of the direction to the vesicles
 
     def __post_init__(self) -> None:
+        if self.normalise not in NORMALISE:
+            raise ConfigError(f"synapse_prediction.normalise: expected one of {NORMALISE}, got "
+                              f"{self.normalise!r}")
         if self.method not in ("unet", "baseline"):
             raise ConfigError(f"synapse_prediction.method: expected 'unet' or 'baseline', "
                               f"got {self.method!r}")
@@ -85,7 +89,7 @@ def grid(ctx: StageContext, plan: Plan) -> BlockGrid:
 
 def synapse_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     plan: Plan = ctx.plan
-    x = standardise(ctx.read("aligned", block.read_roi), plan.grey)
+    x = standardise_block(ctx.read("aligned", block.read_roi), plan.grey, ctx.params.normalise)
     if plan.model:
         out = predict(x, plan.model, ctx.params.threads)
         prob, direction = 1 / (1 + np.exp(-out[0])), out[1:4] * DIRECTION_SCALE
