@@ -144,13 +144,18 @@ def run_pipeline(
         chain = chain[first: last + 1]
     sources = {**recorded_sources(ws), **(sources or {})}
     results = []
+    # A regional run: each stage re-runs the blocks meeting the region grown by its own
+    # context, and every block an upstream stage rewrote. Growth is around the region,
+    # not around what upstream rewrote, so it stays within one context of the region
+    # instead of spreading a context further at every stage.
     changed = region
     with workspace_lock(ws):
         for stage in chain:
             stage_region = None
-            if changed is not None and stage.grid is not None:
+            if region is not None and stage.grid is not None:
                 margin = stage.context(ws.config[stage.section]) if stage.context else (0, 0, 0)
-                stage_region = changed if stage is chain[0] else changed.grow(margin)
+                stage_region = region if stage is chain[0] else bbox(
+                    [region.grow(margin), changed])
             log.info("stage %s%s", stage.name, f" in {stage_region}" if stage_region else "")
             res = run_stage(ws, stage, region=stage_region, sources=sources,
                             producers=producers())

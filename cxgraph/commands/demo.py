@@ -1,4 +1,10 @@
-"""``cxgraph demo``: render a synthetic volume and reconstruct it end to end with what exists."""
+"""``cxgraph demo``: the main job on a synthetic volume, end to end.
+
+A phantom with a staining gradient in one corner is reconstructed through every stage
+(L1 ingest .. L5 graph), the traceback compares that corner with the rest of the volume,
+the action it suggests is run (a regional re-run), and the corner's synapse recovery
+against the phantom's ground truth is printed before and after.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +22,11 @@ from cxgraph.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-# Layers the pipeline does not have yet; the demo says so rather than pretend.
-NOT_BUILT = [
-    "L3 segment (U-Net affinities, watershed, agglomeration)",
-    "L4 synapse detection and partner assignment",
-    "traceback reports",
-]
-
-DEMO_FAULTS = ("staining-gradient:toward=y+x+,strength=0.6", "missing-section:z=11")
+DEMO_FAULTS = ("staining-gradient:toward=y+x+,strength=0.85",)
+# dense boutons (as the synapse network's training volumes): enough synapses per block for
+# the per-block statistics of a 24 x 384 x 384 volume
+DEMO_PHANTOM = {"bouton_spacing_nm": 1000.0}
+DEMO_BLOCKS = ["blocks.block_shape=[12,96,96]", "blocks.chunk_shape=[12,96,96]"]
 
 
 def register(app: typer.Typer) -> None:
@@ -36,30 +39,42 @@ def register(app: typer.Typer) -> None:
         keep_server: Annotated[bool, typer.Option(
             "--keep-server", help="Leave Neo4j running for queries afterwards.")] = False,
     ) -> None:
-        """Render a phantom, run every built stage on it, load the graph and query it."""
+        """Render a phantom with a staining gradient in one corner, reconstruct it, trace the
+        corner's difference back to its layer, re-process the corner and show the effect."""
         run_demo(workspace, tuple(int(s) for s in shape.split(",")), seed, keep_server)
+
+
+def corner_of(shape: tuple[int, int, int], block: tuple[int, int, int]) -> str:
+    """The y+x+ quarter of the volume, on block boundaries."""
+    z, y, x = shape
+    y0 = (y // 2) // block[1] * block[1]
+    x0 = (x // 2) // block[2] * block[2]
+    return f"0:{z},{y0}:{y},{x0}:{x}"
 
 
 def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bool) -> None:
     from cxgraph.commands._common import graph_server
-    from cxgraph.graph import queries
-    from cxgraph.graph.consistency import check_graph
-    from cxgraph.graph.loader import load_snapshot
-    from cxgraph.graph.snapshot import from_ground_truth
+    from cxgraph.commands.traceback import print_report
     from cxgraph.graph.store import GraphStore
-    from cxgraph.neo4j_server import connect, server_info
     from cxgraph.provenance import pipeline_run
     from cxgraph.run_summary import render, summarise
-    from pipeline.align.evaluate import evaluate as evaluate_alignment
+    from cxgraph.traceback.engine import traceback
+    from cxgraph.traceback.flag import flag_region
+    from cxgraph.traceback.report import write_report
+    from pipeline.engine import Roi
     from pipeline.phantom import PhantomParams, render_phantom
     from pipeline.registry import run_pipeline
 
     console = Console()
     t0 = time.perf_counter()
     ws = Workspace.create(root)
-    phantom = ws.config["phantom"].replace(seed=seed, shape=shape, faults=DEMO_FAULTS)
-    ws.set_config(ws.config.replace("phantom", phantom))
+    config = ws.config.with_overrides(DEMO_BLOCKS)
+    phantom = config["phantom"].replace(seed=seed, shape=shape, faults=DEMO_FAULTS,
+                                        **DEMO_PHANTOM)
+    ws.set_config(config.replace("phantom", phantom))
     input_dir = ws.root / "input"
+    corner = corner_of(shape, ws.config["blocks"].block_shape)
+    roi = Roi.parse(corner)
 
     console.rule("[bold]1. synthetic microscope")
     if _same_phantom(input_dir, phantom):
@@ -67,57 +82,79 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
     else:
         res = render_phantom(input_dir, PhantomParams.from_dict(phantom.to_dict()), preview=True)
         console.print(f"{res.n_bodies} bodies, {res.n_synapses} synapses, {res.n_tiles} tiles, "
-                      f"faults: {[f['kind'] for f in res.faults]}")
+                      f"faults: {[f['spec'] for f in res.faults]}")
 
-    console.rule("[bold]2. pipeline stages")
-    _affinities_fallback(console, ws)
-    with pipeline_run(ws, f"demo {root}"):
-        results = run_pipeline(ws, {"tile_dir": input_dir})
-    render(console, summarise(ws, results), ws)
-    _quality(console, ws)
-    scores = evaluate_alignment(ws, input_dir)
-    _print_table(console, "alignment vs the phantom's ground truth (px)", ["metric", "value"],
-                 [(k, round(v, 2)) for k, v in scores.items()
-                  if isinstance(v, float) and k.endswith("_px")])
+    with graph_server(ws, keep_server):
+        console.rule("[bold]2. reconstruction, L1 -> L5 (every stage, then the graph)")
+        with pipeline_run(ws, f"demo {root}"):
+            results = run_pipeline(ws, {"tile_dir": input_dir})
+        render(console, summarise(ws, results), ws)
+        before = _scores(ws, input_dir, roi)
 
-    console.rule("[bold]3. graph (Neo4j)")
-    with graph_server(ws, keep_server), GraphStore.for_workspace(ws) as store:
-        info = server_info(connect(ws))
-        console.print(f"Neo4j {info['version']} {info['edition']}, APOC {info['apoc']}, "
-                      f"at {info['uri']}")
-        store.apply_schema()
-        report = load_snapshot(store, from_ground_truth(input_dir), ws.config["graph"],
-                               note="demo: phantom ground truth (L3/L4 not built yet)")
-        _print_table(console, "graph load", ["what", "value"], list(report.to_dict().items()))
-        console.print(check_graph(store).summary(), markup=False, highlight=False)
-        top = store.read(
-            "MATCH (a:Segment)-[c:ConnectsTo]->(b:Segment) WHERE c.validTo IS NULL "
-            "RETURN a.bodyId AS pre, b.bodyId AS post, c.weight AS weight "
-            "ORDER BY weight DESC, pre, post LIMIT 5")
-        _print_table(console, "strongest connections", top.columns, top.rows)
-        console.print(f"named queries for analysts: {len(queries.named_queries())} in queries/")
+        console.rule(f"[bold]3. traceback: the corner {corner} vs the rest of the volume")
+        report = traceback(ws, roi, name="demo-corner")
+        with GraphStore.for_workspace(ws) as store:
+            if report["root_cause_layer"]:
+                flag_region(store, report)
+        html, _ = write_report(report, ws.root / "reports" / "corner")
+        print_report(console, report)
+        console.print(f"report: {html}", markup=False, highlight=False)
 
-    console.rule("[bold]not built yet")
-    for item in NOT_BUILT:
-        console.print(f"  - {item}")
-    console.print("The graph holds the phantom's ground-truth connectome until L3/L4 exist.")
-    console.print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; workspace: {ws.root}\n"
-                  f"look at it: cxgraph view -w {root}", markup=False, highlight=False)
+        rerun = next((a for a in report["actions"] if a["kind"] == "rerun"), None)
+        after = None
+        if rerun:
+            console.rule(f"[bold]4. regional re-run: {rerun['command']}", characters="-")
+            ws.set_config(ws.config.with_overrides(rerun["set"]))
+            with pipeline_run(ws, rerun["command"]):
+                results = run_pipeline(ws, start=rerun["stage"], region=roi)
+            render(console, summarise(ws, results), ws)
+            after = _scores(ws, input_dir, roi)
+            again = traceback(ws, roi, name="demo-corner")
+            write_report(again, ws.root / "reports" / "corner-after-rerun")
+            console.print(f"traceback after the re-run: {again['conclusion']}, root cause "
+                          f"{again['root_cause_layer'] or 'none'}")
+
+    console.rule("[bold]5. summary")
+    _print_table(console, "what each layer made", ["layer", "what", "count"], _counts(ws))
+    _print_table(console, "the corner against the phantom's ground truth",
+                 ["", "true synapses", "detected", "recall", "precision", "F (own seg.)",
+                  "recall, rest of volume"],
+                 [(label, *row) for label, row in (("before", before), ("after re-run", after))
+                  if row])
+    console.print(f"root cause found: {report['root_cause_layer'] or 'none'} "
+                  f"({report['conclusion']}); report {html}", markup=False, highlight=False)
+    console.print(
+        "\nquery the result:\n"
+        f"  GraphQL   cxgraph serve -w {root}   (then http://127.0.0.1:8700/graphql)\n"
+        f"  Cypher    cxgraph cypher -w {root} 'MATCH (r:Region) RETURN r.name, r.flags'\n"
+        f"  look      cxgraph view -w {root}", markup=False, highlight=False)
+    console.print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; workspace: {ws.root}",
+                  markup=False, highlight=False)
 
 
-def _affinities_fallback(console: Console, ws: Workspace) -> None:
-    """Without a trained U-Net (none shipped yet, none configured), run L3 on the baseline
-    boundary filter rather than stop: the demo shows every stage that exists."""
-    from pipeline.segment.affinities_stage import model_path
+def _scores(ws: Workspace, input_dir: Path, roi) -> tuple:
+    """Synaptic-partner scores in the corner and recall elsewhere (pipeline/synapses/evaluate)."""
+    from pipeline.synapses.evaluate import score_workspace
 
-    params = ws.config["affinities"]
-    try:
-        model_path(params)
-    except Exception:  # noqa: BLE001 - ConfigError: the model file is missing
-        ws.set_config(ws.config.replace("affinities", params.replace(method="baseline")))
-        console.print("no trained U-Net model: affinities from the baseline boundary filter "
-                      "(affinities.method = \"baseline\"; `cxgraph train segment` makes one)",
-                      markup=False, highlight=False)
+    inside = score_workspace(ws, input_dir, roi)
+    outside = score_workspace(ws, input_dir, roi, outside=True)
+    return (inside["truths"], inside["predictions"], f"{inside['recall']:.2f}",
+            f"{inside['precision']:.2f}", f"{inside['f']:.2f}", f"{outside['recall']:.2f}")
+
+
+def _counts(ws: Workspace) -> list[tuple]:
+    import pyarrow.parquet as pq
+
+    def rows(name: str) -> int | str:
+        path = ws.table_path(name)
+        return pq.ParquetFile(path).metadata.num_rows if path.exists() else "-"
+
+    return [("L1", "tiles", rows("tiles")),
+            ("L2", "aligned sections", ws.array("aligned").shape[0]),
+            ("L3", "supervoxels", rows("supervoxels")), ("L3", "bodies", rows("bodies")),
+            ("L4", "synapses", rows("synapses")), ("L4", "proofreading tasks",
+                                                   rows("proofreading")),
+            ("L5", "connections", rows("connections"))]
 
 
 def _same_phantom(input_dir: Path, phantom) -> bool:
@@ -126,17 +163,6 @@ def _same_phantom(input_dir: Path, phantom) -> bool:
         return False
     saved = json.loads(record.read_text())
     return saved.get("params", saved) == json.loads(json.dumps(phantom.to_dict()))
-
-
-def _quality(console: Console, ws: Workspace) -> None:
-    from cxgraph.provenance import ProvenanceStore
-
-    store = ProvenanceStore(ws.provenance_path)
-    rows = store.execute(
-        "SELECT layer, stage, metric, count(*), round(avg(value), 3), round(min(value), 3), "
-        "round(max(value), 3) FROM quality GROUP BY ALL ORDER BY layer, stage, metric")
-    _print_table(console, "quality (per block / section / tile)",
-                 ["layer", "stage", "metric", "n", "mean", "min", "max"], rows)
 
 
 def _print_table(console: Console, title: str, columns, rows) -> None:

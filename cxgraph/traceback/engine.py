@@ -113,7 +113,12 @@ def _layer(layer: str, rows: pl.DataFrame, region: Roi, reference: Roi | None,
                         "what": cat.describe(layer, metric), **res,
                         "stage_runs": sorted(set(g["stage_run_id"].to_list())),
                         "target_units": sorted(t["unit"].to_list())[:200]})
-    judged = [m for m in out if m["worse"] or layer == "L5"]
+    # a metric the region cannot be told apart on (e.g. per section, for a corner that
+    # is part of every section) is listed, not tested
+    not_compared = sorted({f"{m['metric']} ({m['stage']}, per {m['unit']})" for m in out
+                           if m["p"] is None})
+    out = [m for m in out if m["p"] is not None]
+    judged = [m for m in out if m["worse"] or layer == "L5"]  # L5: differs either way
     for m, p in zip(judged, holm([m["p"] for m in judged]), strict=True):
         m["p_adjusted"] = p
         m["anomalous"] = bool(p is not None and p < th.alpha and _matters(m, th))
@@ -122,7 +127,7 @@ def _layer(layer: str, rows: pl.DataFrame, region: Roi, reference: Roi | None,
         m.setdefault("anomalous", False)
         m["plot"] = m["anomalous"] or m["metric"] in ("synapses", "membrane_contrast")
     flagged = [m for m in out if m["anomalous"]]
-    if not any(m["target"]["n"] >= 2 and m["reference"]["n"] >= 2 for m in out):
+    if not out:
         verdict = "no data"
     elif layer == "L5":
         verdict = "differs" if flagged else "same"
@@ -130,7 +135,8 @@ def _layer(layer: str, rows: pl.DataFrame, region: Roi, reference: Roi | None,
         verdict = "anomalous" if flagged else "normal"
     flagged.sort(key=lambda m: (m["p_adjusted"], -abs(m["effect_size"] or 0)))
     return {"layer": layer, "name": cat.LAYERS[layer], "verdict": verdict,
-            "strongest": _headline(flagged[0]) if flagged else None, "metrics": out}
+            "strongest": _headline(flagged[0]) if flagged else None, "metrics": out,
+            "not_compared": not_compared}
 
 
 def _matters(m: dict, th: Thresholds) -> bool:
@@ -214,8 +220,9 @@ def _l5_from_tables(ws: Workspace, vol: Volume, bodies: list[int] | None) -> pl.
     per = syn.group_by("block").agg(
         pl.len().cast(pl.Float64).alias("synapses"),
         pl.struct("pre_body", "post_body").n_unique().cast(pl.Float64).alias("connections"),
-        pl.concat_list("pre_body", "post_body").flatten().n_unique().cast(pl.Float64)
-        .alias("bodies"), pl.col("stage_run").first().alias("stage_run_id"))
+        pl.concat_list("pre_body", "post_body").list.explode(
+            keep_nulls=False, empty_as_null=False).n_unique().cast(pl.Float64).alias("bodies"),
+        pl.col("stage_run").first().alias("stage_run_id"))
     # blocks without a synapse count as 0, not as missing
     grid = [-(-n // b) for n, b in zip(vol.shape, vol.block_shape, strict=True)]
     every = pl.DataFrame({"block": [ids.block_id((z, y, x)) for z in range(grid[0])
@@ -298,9 +305,12 @@ def _actions(ws: Workspace, report: dict, region: Roi) -> list[dict[str, Any]]:
     reason = f"{root} {lead['metric']} {_pct(lead)} (p = {lead['p_adjusted']:.2g})"
     acts.append({"kind": "flag", "text": f"Region {name!r} flagged: {report['conclusion']}, "
                                          f"root cause {reason}", "reason": reason})
-    fix = cat.remedy(root, lead["metric"])
+    fix = cat.remedy(_remedy_key(by, root))
     if fix:
         stage, sets, why = fix
+        t = ws.config["agglomerate"].threshold
+        sets = [x.format(lower=round(max(0.05, t - 0.2), 2), higher=round(min(0.95, t + 0.1), 2))
+                for x in sets]
         cmd = f"cxgraph rerun --workspace {ws.root} --region {box} --from-stage {stage}"
         cmd += "".join(f" --set {s}" for s in sets)
         acts.append({"kind": "rerun", "text": f"re-run {stage} and downstream in the region: "
@@ -309,6 +319,22 @@ def _actions(ws: Workspace, report: dict, region: Roi) -> list[dict[str, Any]]:
     acts.append({"kind": "proofread", "text": "proofreading priorities inside the region "
                                               "(refine's list)", "items": _proofread(ws, region)})
     return acts
+
+
+def _remedy_key(by: dict[str, dict], root: str) -> tuple[str, str]:
+    """What to change: the segmentation's error type when L3 shows one (the cheapest fix
+    of an image fault is downstream of it), else the root layer's own remedy."""
+    votes = 0
+    for m in by["L3"]["metrics"] if ORDER.index(root) >= ORDER.index("L3") else []:
+        if m["anomalous"] and m["difference"]:
+            sign = cat.MERGE_SIGN.get(("L3", m["metric"]))
+            if sign is None and m["metric"] in ("single_supervoxel_bodies",
+                                                "bodies_ending_inside"):
+                sign = -1  # more of these: splits
+            votes += int(np.sign(m["difference"])) * (sign or 0)
+    if votes:
+        return ("L3", "merge" if votes > 0 else "split")
+    return (root, by[root]["strongest"]["metric"])
 
 
 def _proofread(ws: Workspace, region: Roi, limit: int = 50) -> list[dict]:

@@ -1,10 +1,12 @@
 """What each recorded quality metric means for the traceback.
 
-``worse`` is the direction in which a metric says processing went wrong ("lower" or
-"higher"); a metric without one describes content (how many synapses a block holds, its
-mean grey) and is shown but never makes a layer anomalous, so fewer synapses alone is
-a finding about the graph, not a processing fault. Metrics not listed here are shown as
-descriptive: a new stage's figures appear in reports before anyone classifies them.
+``worse`` is the direction in which a metric says processing went wrong: "lower",
+"higher", or "either" for a segmentation count that splits push one way and merges the
+other (``MERGE_SIGN`` says which). A metric without one describes content (how many
+synapses a block holds, its mean grey): it is shown but never makes a layer anomalous,
+so fewer synapses alone is a finding about the graph, not a processing fault. Metrics
+not listed here are shown as descriptive: a new stage's figures appear in reports
+before anyone classifies them.
 """
 
 from __future__ import annotations
@@ -31,17 +33,18 @@ CATALOG: dict[tuple[str, str], tuple[str | None, str]] = {
     ("L3", "affinity_confidence"): ("lower", "mean |2a - 1| of the affinities"),
     ("L3", "affinity_ambiguous_fraction"): ("higher", "xy affinities between 0.2 and 0.8"),
     ("L3", "edge_score_ambiguous_fraction"): ("higher", "merge scores between 0.3 and 0.7"),
-    ("L3", "supervoxels_per_body"): ("lower", "fragments per body (low: merges failed)"),
+    ("L3", "supervoxels_per_body"): ("either", "fragments per body (high: merges)"),
     ("L3", "single_supervoxel_bodies"): ("higher", "bodies of one fragment (split indicator)"),
     ("L3", "bodies_ending_inside"): ("higher", "bodies ending inside the volume (splits)"),
-    ("L3", "bodies"): ("higher", "bodies per block (more: split)"),
-    ("L3", "bodies_in_block"): ("higher", "segmentation labels per block (more: split)"),
+    ("L3", "bodies"): ("either", "bodies per block (more: splits, fewer: merges)"),
+    ("L3", "bodies_in_block"): ("either", "labels per block (more: splits)"),
     ("L3", "small_fragments"): ("higher", "fragments under the size floor"),
     ("L3", "fragments"): (None, "watershed fragments per block"),
     ("L3", "fragment_size_median"): (None, "median fragment size"),
     ("L3", "boundary_fraction"): (None, "voxels on a boundary"),
     ("L3", "edges"): (None, "candidate merges"),
     ("L3", "merges"): (None, "merges taken"),
+    ("L3", "merges_per_edge"): ("either", "fraction of candidate merges taken (high: merges)"),
     # L2
     ("L2", "residual_mean_px"): ("higher", "registration residual, mean"),
     ("L2", "residual_p95_px"): ("higher", "registration residual, 95th percentile"),
@@ -69,20 +72,31 @@ CATALOG: dict[tuple[str, str], tuple[str | None, str]] = {
     ("L1", "mean_intensity"): (None, "mean grey"),
 }
 
+# For "either" metrics: +1 when a higher value means merge errors, -1 when lower does.
+MERGE_SIGN = {("L3", "supervoxels_per_body"): 1, ("L3", "bodies"): -1,
+              ("L3", "bodies_in_block"): -1, ("L3", "merges_per_edge"): 1}
+
 # The parameter to change when a layer is the root cause, by the metric that named it.
 # (from-stage, [--set ...], why)
 REMEDIES: dict[tuple[str, str], tuple[str, list[str], str]] = {
+    # faint membranes give weak boundaries that agglomeration merges across (measured on
+    # the demo's staining corner: merge VOI 2.57 -> 1.39 at 0.2 instead of 0.4, BENCHMARKS.md)
     ("L1", "membrane_contrast"): (
-        "affinities", ["affinities.normalise=block", "synapse_prediction.normalise=block"],
-        "standardise the grey levels per block, so the networks see the region's membranes "
-        "at the contrast they were trained on"),
-    ("L1", "snr"): (
-        "affinities", ["affinities.normalise=block", "synapse_prediction.normalise=block"],
-        "standardise the grey levels per block (noise is not removed: consider re-imaging)"),
+        "agglomerate", ["agglomerate.threshold={lower}"],
+        "faint membranes make weak boundaries that agglomeration merges across: merge less "
+        "readily in the region"),
+    ("L1", "*"): ("affinities", ["affinities.normalise=block",
+                                 "synapse_prediction.normalise=block"],
+                  "standardise the grey levels per block, so the networks see the region at "
+                  "the contrast they were trained on"),
     ("L2", "*"): ("align", ["align.neighbours=4"],
                   "register each section against more neighbours, so one bad pair is outvoted"),
-    ("L3", "*"): ("agglomerate", ["agglomerate.threshold=0.5"],
-                  "merge more readily where the boundaries are ambiguous"),
+    ("L3", "merge"): ("agglomerate", ["agglomerate.threshold={lower}"],
+                      "merge less readily where boundaries are faint (the region's bodies "
+                      "are merged)"),
+    ("L3", "split"): ("agglomerate", ["agglomerate.threshold={higher}"],
+                      "merge more readily where boundaries are ambiguous (the region's "
+                      "bodies are split)"),
     ("L4", "*"): ("synapses", [], "re-extract synapses (check the detection threshold)"),
 }
 
@@ -95,5 +109,5 @@ def describe(layer: str, metric: str) -> str:
     return CATALOG.get((layer, metric), (None, "recorded by the stage"))[1]
 
 
-def remedy(layer: str, metric: str) -> tuple[str, list[str], str] | None:
-    return REMEDIES.get((layer, metric)) or REMEDIES.get((layer, "*"))
+def remedy(key: tuple[str, str]) -> tuple[str, list[str], str] | None:
+    return REMEDIES.get(key) or REMEDIES.get((key[0], "*"))

@@ -42,8 +42,8 @@ def compare(target: np.ndarray, reference: np.ndarray, worse: str | None,
             seed: int = 0) -> dict:
     """Difference of the target's units from the reference's.
 
-    ``worse`` = "lower" or "higher" makes the test one-sided in that direction; None
-    (a descriptive metric) tests both directions.
+    ``worse`` = "lower" or "higher" makes the test one-sided in that direction; "either"
+    and None (a descriptive metric) test both directions.
     """
     t = np.asarray(target, float)
     r = np.asarray(reference, float)

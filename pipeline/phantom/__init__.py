@@ -125,6 +125,7 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
         nuclei, pre_kinds, tubes = [], ("neurite",), []
     timings["morphology"] = time.perf_counter() - t0
 
+    sites, site_r = _fewer_synapses(sites, site_r, fl, m, params.seed)
     t = time.perf_counter()
     syn = synapses.find_synapses(lab, kind_of, sites, site_r, params, r_syn, pre_kinds)
     timings["synapses"] = time.perf_counter() - t
@@ -274,3 +275,17 @@ def render_phantom(out_dir: str | Path, params: PhantomParams,
 
 def pa_u64(values) -> np.ndarray:
     return np.asarray(values, dtype=np.uint64)
+
+
+def _fewer_synapses(sites: np.ndarray, radius: np.ndarray, fl: list, margin: int,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Drop ``strength`` of the synaptic sites in each ``fewer-synapses`` box (biology, not
+    a fault); its own random stream, so the rest of the phantom is drawn as without it."""
+    keep = np.ones(len(sites), bool)
+    rng = np.random.default_rng([seed, 7919])
+    for f in (f for f in fl if f.kind == "fewer-synapses"):
+        (z0, z1), (y0, y1), (x0, x1) = (f.region[a] for a in "zyx")
+        z, y, x = sites[:, 0], sites[:, 1] - margin, sites[:, 2] - margin
+        inside = (z >= z0) & (z < z1) & (y >= y0) & (y < y1) & (x >= x0) & (x < x1)
+        keep &= ~(inside & (rng.random(len(sites)) < f.strength))
+    return sites[keep], radius[keep]

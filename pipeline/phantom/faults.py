@@ -28,6 +28,10 @@ to gt/faults.json. Kinds, their keys (defaults) and effects:
   angle=degrees (random). The band's sections jump by shift on top of the drift.
 - ``noise-burst``: z=a:b (one random section), y=a:b, x=a:b (whole section),
   strength=0.7. The read-noise sd rises by 40*strength grey values there.
+- ``fewer-synapses``: z=a:b, y=a:b, x=a:b (a random third of the volume),
+  strength=0.5. Not an imaging fault but biology: that fraction of the synaptic sites
+  in the box are not made, the images are rendered as everywhere else (the control
+  for "is the difference real?").
 
 Examples: ``staining-gradient:toward=y+x+,strength=0.7``, ``missing-section:z=17``,
 ``low-contrast:z=0:8,y=0:128,x=256:512,strength=0.5``,
@@ -56,6 +60,7 @@ KINDS: dict[str, set[str]] = {
     "tile-misplacement": {"z", "row", "col", "shift", "angle"},
     "alignment-fault": {"z", "shift", "angle"},
     "noise-burst": {"z", "y", "x", "strength"},
+    "fewer-synapses": {"z", "y", "x", "strength"},
 }
 
 
@@ -179,8 +184,8 @@ def resolve(specs: tuple[str, ...] | list[str], shape: tuple[int, int, int],
                 if ax in toward:
                     w = max(1, int(round(extent * n)))
                     region[ax] = [n - w, n] if toward[ax] > 0 else [0, w]
-        elif kind in ("low-contrast", "noise-burst"):
-            if kind == "low-contrast":
+        elif kind in ("low-contrast", "noise-burst", "fewer-synapses"):
+            if kind in ("low-contrast", "fewer-synapses"):
                 dz = max(1, Z // 3)
                 z0 = int(rng.integers(0, Z - dz + 1))
                 y0 = int(rng.integers(0, Y - Y // 3 + 1))
@@ -192,7 +197,8 @@ def resolve(specs: tuple[str, ...] | list[str], shape: tuple[int, int, int],
             for ax, n in zip("zyx", shape, strict=True):
                 region[ax] = list(_range(spec, ax, a.get(ax), n, dflt[ax]))
             strength = _number(spec, "strength", a.get("strength"),
-                               0.6 if kind == "low-contrast" else 0.7, 0.0, 1.0)
+                               {"noise-burst": 0.7, "fewer-synapses": 0.5}.get(kind, 0.6),
+                               0.0, 1.0)
         elif kind in ("missing-section", "damaged-section", "tile-misplacement"):
             if Z < 3:
                 raise ConfigError(f"fault {spec!r}: needs at least 3 sections, shape has {Z}")

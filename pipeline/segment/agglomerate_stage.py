@@ -2,8 +2,9 @@
 
 Blocks (read region = write region + ``context``) score the edges they own with
 waterz (``scoring``) (``agglomeration.block_merge_scores``) into ``tables/agglomeration_edges``
-(sv_a, sv_b, score, block). ``finalize`` builds the merge forest over all of them
-and cuts it at ``threshold``:
+(sv_a, sv_b, score, threshold, block). ``finalize`` builds the merge forest over all of
+them and cuts each edge at the threshold of the block that owns it — the run's
+``threshold``, except where a regional re-run set another for its blocks only:
 
 - ``tables/agglomeration`` — the merge history: one row per union in order
   (sv_a, sv_b, score, affinity = 1 - score, step, merged = score <= threshold,
@@ -70,10 +71,12 @@ def agglomerate_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     svs = ctx.read("supervoxels", block.read_roi)
     u, v, score = agg.block_merge_scores(affs, svs, block.block_id, scoring=p.scoring)
     ctx.rows("agglomeration_edges", block, [
-        {"sv_a": int(a), "sv_b": int(b), "score": float(s)}
+        {"sv_a": int(a), "sv_b": int(b), "score": float(s), "threshold": p.threshold}
         for a, b, s in zip(u.tolist(), v.tolist(), score.tolist(), strict=True)])
     return [{"metric": "edges", "value": float(len(score))},
             {"metric": "merges", "value": float((score <= p.threshold).sum())},
+            {"metric": "merges_per_edge",
+             "value": float((score <= p.threshold).mean()) if len(score) else 0.0},
             {"metric": "edge_score_ambiguous_fraction",
              "value": float(((score > 0.3) & (score < 0.7)).mean()) if len(score) else 0.0}]
 
@@ -86,13 +89,15 @@ def finalize(ctx: StageContext, plan: None) -> None:
     svs = np.asarray(frag["sv_id"].to_numpy(), np.uint64)
     if edges is None or edges.num_rows == 0:
         u = v = np.zeros(0, np.uint64)
-        score, eblock = np.zeros(0), np.zeros(0, np.int64)
+        score, eblock, cut = np.zeros(0), np.zeros(0, np.int64), np.zeros(0)
     else:
         u = np.asarray(edges["sv_a"].to_numpy(), np.uint64)
         v = np.asarray(edges["sv_b"].to_numpy(), np.uint64)
         score, eblock = edges["score"].to_numpy(), edges["block"].to_numpy()
+        cut = (edges["threshold"].to_numpy() if "threshold" in edges.column_names
+               else np.full(len(score), p.threshold))
     forest = agg.merge_forest(u, v, score)
-    merged = score[forest] <= p.threshold
+    merged = score[forest] <= cut[forest]
     ctx.write_table("agglomeration", pa.table({
         "sv_a": u[forest].astype(np.int64), "sv_b": v[forest].astype(np.int64),
         "score": score[forest], "affinity": 1.0 - score[forest],

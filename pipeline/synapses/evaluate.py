@@ -76,3 +76,39 @@ def partner_scores(pred: dict, truth: dict, gt: np.ndarray, voxel_size_nm,
     f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"tp": tp, "predictions": n_pred, "truths": n_true, "precision": precision,
             "recall": recall, "f": f}
+
+
+def score_workspace(ws, phantom_dir, roi=None, outside: bool = False) -> dict[str, float]:
+    """``partner_scores`` of a workspace's synapses against its phantom's truth, with the
+    pipeline's own segmentation, in ``roi`` (or, ``outside``, everywhere else), by the post
+    site. The truth is moved into the aligned frame by the gauge constant first
+    (``pipeline.segment.evaluate``)."""
+    from pathlib import Path
+
+    import polars as pl
+    import zarr
+
+    from pipeline.segment.evaluate import labels_in_aligned_frame, section_offsets
+
+    gt_dir = Path(phantom_dir) / "gt"
+    aligned = np.asarray(ws.array("aligned")[...])
+    em = np.asarray(zarr.open_array(str(gt_dir / "em.zarr"), mode="r")[...])
+    offsets = section_offsets(aligned, em)
+    labels = np.asarray(zarr.open_array(str(gt_dir / "labels.zarr"), mode="r")[...])
+    gt = labels_in_aligned_frame(labels, offsets, per_section=False)
+    dy, dx = np.round(np.nan_to_num(np.nanmedian(offsets, axis=0)))
+    truth = pl.read_parquet(gt_dir / "synapses.parquet").with_columns(
+        *(pl.col(f"{s}_y") - dy for s in ("pre", "post")),
+        *(pl.col(f"{s}_x") - dx for s in ("pre", "post")))
+    pred = pl.read_parquet(ws.table_path("synapses"))
+    if roi is not None:
+        def keep(t):
+            inside = pl.lit(True)
+            for k, a in enumerate("zyx"):
+                inside &= pl.col(f"post_{a}").is_between(roi.begin[k], roi.end[k], closed="left")
+            return t.filter(~inside if outside else inside)
+        truth, pred = keep(truth), keep(pred)
+    seg = np.asarray(ws.array("segmentation")[...])
+    vs = ws.array("aligned").attrs.get("voxel_size", (40.0, 8.0, 8.0))
+    return partner_scores(pred.to_dict(as_series=False), truth.to_dict(as_series=False), gt, vs,
+                          segmentation=seg)
