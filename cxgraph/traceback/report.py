@@ -13,12 +13,12 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cxgraph.workspace import atomic_write_bytes
 
 DASH = "—"
 CONCLUSIONS = {"processing-artifact": ("Processing artifact", "bad"),
@@ -400,18 +400,6 @@ def render_html(report: dict) -> str:
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body>{body}</body></html>\n")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Readers never see half a file: write beside it, then rename over."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(report: dict, out: Path) -> tuple[Path, Path]:
     """Write OUT.html and OUT.json (``out`` with or without either suffix)."""
     out = Path(out)
@@ -420,6 +408,6 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     html_path, json_path = (out.with_name(out.name + s) for s in (".html", ".json"))
     page = render_html(report)  # render first: a failure leaves no files behind
-    _atomic_write(json_path, json.dumps(report, indent=1, default=float))
-    _atomic_write(html_path, page)
+    atomic_write_bytes(json_path, json.dumps(report, indent=1, default=float).encode(), 0o644)
+    atomic_write_bytes(html_path, page.encode(), 0o644)
     return html_path, json_path
