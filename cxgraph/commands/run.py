@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
                                                   help="First stage (default: the first).")] = None,
         region: Annotated[str | None, typer.Option(
             "--region", help="Re-run only the blocks meeting z0:z1,y0:y1,x0:x1 (voxels), "
-                             "and downstream what they change.")] = None,
+                             "and in each later stage those within its context of it.")] = None,
         stages: Annotated[str | None, typer.Option(
             "--stages", help="Exactly these stages, comma-separated (also optional ones, "
                              "e.g. smooth).")] = None,

@@ -34,6 +34,7 @@ from cxgraph.traceback.units import (
     fraction_inside,
     grid_map,
     quality_units,
+    run_chains,
     volume_of,
 )
 from cxgraph.workspace import Workspace
@@ -229,7 +230,8 @@ def _l5_from_tables(ws: Workspace, vol: Volume, bodies: list[int] | None) -> pl.
                                     for y in range(grid[1]) for x in range(grid[2])]},
                          schema={"block": pl.Int64})
     per = every.join(per.with_columns(pl.col("block").cast(pl.Int64)), on="block", how="left")
-    run = syn["stage_run"][0] if syn.height else "synapses"
+    run = syn["stage_run"][0] if syn.height else (
+        run_chains(ws).get("refine") or ["tables"])[0]  # no synapse at all: refine's run
     per = per.with_columns(pl.col("synapses", "connections", "bodies").fill_null(0.0),
                            pl.col("stage_run_id").fill_null(run))
     per = per.with_columns((pl.col("connections") / pl.col("bodies").clip(1)).alias(

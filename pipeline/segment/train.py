@@ -71,13 +71,19 @@ class TrainConfig:
 
 
 def crop(raw_vol: np.ndarray, truths: tuple[np.ndarray, ...], patch: tuple[int, int, int],
-         rng: np.random.Generator, pad: tuple[int, int, int]
+         rng: np.random.Generator, pad: tuple[int, int, int], around: np.ndarray | None = None
          ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """A random crop of patch + 2 * pad (room for elastic/shift) of the raw volume and of
-    its label-like truth volumes (same shape)."""
+    its label-like truth volumes (same shape); with ``around`` (z, y, x), one that holds
+    that point somewhere in its middle half."""
     size = [p + 2 * q for p, q in zip(patch, pad, strict=True)]
-    starts = [int(rng.integers(0, max(1, s - z + 1))) for s, z in zip(raw_vol.shape, size,
-                                                                        strict=True)]
+    if around is None:
+        starts = [int(rng.integers(0, max(1, s - z + 1)))
+                  for s, z in zip(raw_vol.shape, size, strict=True)]
+    else:
+        starts = [int(np.clip(round(c) - z // 2 + int(rng.integers(-(z // 4), z // 4 + 1)),
+                              0, max(0, s - z)))
+                  for c, s, z in zip(around, raw_vol.shape, size, strict=True)]
     sl = tuple(slice(a, a + z) for a, z in zip(starts, size, strict=True))
     raw, out = raw_vol[sl], tuple(t[sl] for t in truths)
     if raw.shape != tuple(size):  # a volume smaller than the crop: pad by reflection
@@ -173,6 +179,9 @@ class Task:
     targets: Callable[[tuple[np.ndarray, ...], tuple[int, int, int]],
                       tuple[np.ndarray, np.ndarray]]
     loss: Callable[..., torch.Tensor]
+    # points (n, 3) of rare targets: half the crops are centred near one of them, so a
+    # sparse target (synapses: ~1e-4 of the voxels) is in the batch at all
+    focus: Callable[[Volume], np.ndarray] | None = None
 
 
 def _affinity_targets(truths: tuple[np.ndarray, ...], margin: tuple[int, int, int]
@@ -196,7 +205,10 @@ def _batch(task: Task, volumes: list[Volume], cfg: TrainConfig, rng: np.random.G
     xs, ys, ws = [], [], []
     for _ in range(cfg.batch):
         vol = volumes[int(rng.integers(0, len(volumes)))]
-        raw, truths = crop(vol.raw, task.truths(vol), cfg.patch, rng, pad)
+        points = task.focus(vol) if task.focus is not None else np.zeros((0, 3))
+        around = (points[int(rng.integers(0, len(points)))]
+                  if len(points) and rng.random() < 0.5 else None)
+        raw, truths = crop(vol.raw, task.truths(vol), cfg.patch, rng, pad, around)
         x, truths = augment(raw, truths, cfg.patch, pad, rng)
         y, w = task.targets(truths, cfg.loss_margin)
         xs.append(x[None])
@@ -209,8 +221,10 @@ def _batch(task: Task, volumes: list[Volume], cfg: TrainConfig, rng: np.random.G
 def _val_crops(task: Task, volume: Volume, cfg: TrainConfig, n: int = 4):
     rng = np.random.default_rng(12345)
     out = []
-    for _ in range(n):
-        raw, truths = crop(volume.raw, task.truths(volume), cfg.patch, rng, (0, 0, 0))
+    points = task.focus(volume) if task.focus is not None else np.zeros((0, 3))
+    for k in range(n):  # as in training: half the crops around a rare target
+        around = points[k % len(points)] if len(points) and k % 2 == 0 else None
+        raw, truths = crop(volume.raw, task.truths(volume), cfg.patch, rng, (0, 0, 0), around)
         y, w = task.targets(truths, cfg.loss_margin)
         out.append((torch.from_numpy(standardise(raw)[None, None]), torch.from_numpy(y[None]),
                     torch.from_numpy(w[None])))

@@ -54,4 +54,10 @@ def _loss(logits, y, w):
         direction.sum() / w[:, 1:].sum().clamp(min=1.0)
 
 
-SYNAPSES = Task("synapses", 4, _truths, _targets, _loss)
+def _posts(vol: Volume) -> np.ndarray:
+    s = vol.synapses
+    return np.stack([s["post_z"].to_numpy(), s["post_y"].to_numpy(), s["post_x"].to_numpy()],
+                    1).astype(float)
+
+
+SYNAPSES = Task("synapses", 4, _truths, _targets, _loss, focus=_posts)
