@@ -43,12 +43,14 @@ def test_holm_adjusts_in_order_and_keeps_gaps():
 
 
 def scenario_workspace(root, faults: tuple[str, ...], seed: int, until: str = "refine",
-                       extra: list[str] | None = None) -> tuple[Workspace, object]:
+                       extra: list[str] | None = None, preset: str = "tem"
+                       ) -> tuple[Workspace, object]:
     """A phantom through the default stages (the shipped networks) up to ``until``."""
-    from pipeline.phantom import PhantomParams, render_phantom
+    from pipeline.phantom import render_phantom
+    from pipeline.phantom.params import preset_params
 
     registry.load()
-    render_phantom(root / "in", PhantomParams(seed=seed, shape=SHAPE, faults=faults,
+    render_phantom(root / "in", preset_params(preset, seed=seed, shape=SHAPE, faults=faults,
                                               bouton_spacing_nm=1000.0))
     ws = Workspace.create(root / "ws", Config().with_overrides(BLOCKS + (extra or [])))
     registry.run_pipeline(ws, {"tile_dir": root / "in"}, until=until)

@@ -15,7 +15,9 @@ from pipeline.engine import Roi
 
 pytestmark = pytest.mark.slow
 
-# (fault spec, region checked, expected root cause layer, expected conclusion(s))
+# (fault spec, region checked, expected root cause layer, expected conclusion(s)); the
+# biology scenario is insect neuropil (fly-neuropil preset): ~100 synapses in the volume
+# instead of ~2, enough for per-block synapse counts to differ measurably
 SCENARIOS = {
     "alignment-fault": ("alignment-fault:z=6:9,shift=30", Roi((6, 0, 0), (9, 256, 256)),
                         "L2", ("processing-artifact", "processing-anomaly")),
@@ -32,7 +34,8 @@ SCENARIOS = {
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_scenario(name, tmp_path):
     spec, region, root, conclusions = SCENARIOS[name]
-    ws, _ = scenario_workspace(tmp_path, (spec,), seed=21)
+    ws, _ = scenario_workspace(tmp_path, (spec,), seed=21,
+                               preset="fly-neuropil" if name == "biology" else "tem")
     report = traceback(ws, region, name=name)
     verdicts = {lay["layer"]: lay["verdict"] for lay in report["layers"]}
     assert report["root_cause_layer"] == root, (verdicts, report["summary"])

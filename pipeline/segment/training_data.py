@@ -33,6 +33,7 @@ class Volume:
     raw: np.ndarray  # uint8 (z, y, x), 0 = no data
     labels: np.ndarray  # uint64 (z, y, x), 0 = background
     synapses: Any = None  # the true synapses (a table: pre/post z, y, x in this frame)
+    clefts: np.ndarray | None = None  # synapse id of each rendered cleft/PSD voxel, if known
 
     def digest(self) -> str:
         h = hashlib.sha256()
@@ -107,7 +108,10 @@ def phantom_volume(cache: Path, seed: int, shape: tuple[int, int, int],
                                                    len(offsets) - 1)]))
         syn = syn.with_columns((pl.col(f"{side}_y") - d[:, 0]).alias(f"{side}_y"),
                                (pl.col(f"{side}_x") - d[:, 1]).alias(f"{side}_x"))
-    return Volume(f"phantom-{seed}", raw, labels.astype(np.uint64), syn)
+    clefts = labels_in_aligned_frame(
+        np.asarray(zarr.open_array(str(gt / "clefts.zarr"), mode="r")[...]), offsets,
+        per_section=True)
+    return Volume(f"phantom-{seed}", raw, labels.astype(np.uint64), syn, clefts)
 
 
 def user_volume(raw_path: Path, labels_path: Path) -> Volume:

@@ -30,7 +30,14 @@ def _truths(vol: Volume) -> tuple[np.ndarray, np.ndarray]:
         pre = np.stack([s["pre_z"].to_numpy(), s["pre_y"].to_numpy(), s["pre_x"].to_numpy()], 1)
         post = np.stack([s["post_z"].to_numpy(), s["post_y"].to_numpy(),
                          s["post_x"].to_numpy()], 1)
-        _balls[vol.name] = synapse_balls(vol.raw.shape, pre, post)
+        post_ids, pre_ids = synapse_balls(vol.raw.shape, pre, post)
+        if vol.clefts is not None:  # the post side of the rendered cleft: the PSD the net
+            # can see, not a ball at a point inside it
+            for k, (sid, post_body) in enumerate(zip(s["synapse_id"].to_list(),
+                                                     s["post_id"].to_list(), strict=True)):
+                psd = (vol.clefts == sid) & (vol.labels == post_body)
+                post_ids[psd] = k + 1
+        _balls[vol.name] = (post_ids, pre_ids)
     return _balls[vol.name]
 
 
