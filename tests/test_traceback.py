@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from cxgraph.config import Config
-from cxgraph.traceback.engine import traceback
-from cxgraph.traceback.stats import compare, holm
 from cxgraph.workspace import Workspace
 from pipeline import registry
 from pipeline.engine import Roi
+from pipeline.traceback.engine import traceback, traceback_of
+from pipeline.traceback.stats import compare, holm
 
 SHAPE = (16, 256, 256)
 BLOCKS = ["blocks.block_shape=[8,64,64]", "blocks.chunk_shape=[8,64,64]"]
@@ -212,7 +212,7 @@ def test_graphql_traceback_answers_as_the_command(stained, graph):
 
     ws, _ = stained
     token, _ = TokenStore.for_workspace(ws.root).create("qa", "read")
-    app = create_app(ws, store=graph)
+    app = create_app(ws, store=graph, traceback=traceback_of)
     query = """query($r: String!) { traceback(region: $r, name: "corner") {
         conclusion rootCauseLayer rerunCommand layers { layer verdict metric stageRuns } } }"""
 

@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from cxgraph.traceback.report import render_html, write_report
+from pipeline.traceback.report import render_html, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

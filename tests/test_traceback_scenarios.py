@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from test_traceback import scenario_workspace
 
-from cxgraph.traceback.engine import traceback
 from pipeline.engine import Roi
+from pipeline.traceback.engine import traceback
 
 pytestmark = pytest.mark.slow
 

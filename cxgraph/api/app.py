@@ -64,11 +64,13 @@ class ApiApp:
     """The ASGI app of ``cxgraph serve``; see the module docstring for its routes."""
 
     def __init__(self, store: Any, workspace_root: Path, params: ApiParams | None = None,
-                 tokens: TokenStore | None = None, close_store: bool = False):
+                 tokens: TokenStore | None = None, close_store: bool = False,
+                 traceback: Callable[..., dict] | None = None):
         self.params = params or ApiParams()
         self.graph = ApiGraph(store, self.params)
         self.services = Services(graph=self.graph, params=self.params,
-                                 provenance=ProvenanceReader(workspace_root))
+                                 provenance=ProvenanceReader(workspace_root),
+                                 traceback=traceback)
         self.tokens = tokens or TokenStore.for_workspace(workspace_root)
         self.anonymous = (Role.parse(self.params.anonymous_role)
                           if self.params.anonymous_role else None)
@@ -282,10 +284,14 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     return out
 
 
-def create_app(ws: Any, store: Any | None = None, params: ApiParams | None = None) -> ApiApp:
+def create_app(ws: Any, store: Any | None = None, params: ApiParams | None = None,
+               traceback: Callable[..., dict] | None = None) -> ApiApp:
     """The app of a workspace: its ``[api]`` settings, token file and graph store.
 
     ``store`` (a ``GraphStore``) defaults to the workspace's Neo4j, closed with the app.
+    ``traceback(root, region, reference, name) -> report`` answers the ``traceback``
+    query (the pipeline's, given by ``cxgraph serve``: the API itself does not import the
+    pipeline).
     """
     from cxgraph.graph import GraphStore
 
@@ -297,7 +303,7 @@ def create_app(ws: Any, store: Any | None = None, params: ApiParams | None = Non
     own = store is None
     if own:
         store = GraphStore.for_workspace(ws)
-    return ApiApp(store, ws.root, params, close_store=own)
+    return ApiApp(store, ws.root, params, close_store=own, traceback=traceback)
 
 
 # --- HTTP helpers ------------------------------------------------------------------------

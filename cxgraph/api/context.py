@@ -19,6 +19,7 @@ class Services:
     graph: ApiGraph
     params: ApiParams
     provenance: Any  # cxgraph.api.provenance_store.ProvenanceReader (stage runs, quality)
+    traceback: Any = None  # (root, region, reference, name) -> report (pipeline.traceback)
 
 
 @dataclass

@@ -58,12 +58,12 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
     from cxgraph.graph.store import GraphStore
     from cxgraph.provenance import pipeline_run
     from cxgraph.run_summary import render, summarise
-    from cxgraph.traceback.engine import traceback
-    from cxgraph.traceback.flag import flag_region
-    from cxgraph.traceback.report import write_report
     from pipeline.engine import Roi
     from pipeline.phantom import PhantomParams, render_phantom
     from pipeline.registry import run_pipeline
+    from pipeline.traceback.engine import traceback
+    from pipeline.traceback.flag import flag_region
+    from pipeline.traceback.report import write_report
 
     console = Console()
     t0 = time.perf_counter()

@@ -41,7 +41,9 @@ def register(app: typer.Typer) -> None:
                               "behind a proxy instead (the API is stateless)")
         h, p = host or params.host, port or params.port
         with graph_server(ws, keep_server):
-            app_ = create_app(ws, params=params)
+            from pipeline.traceback.engine import traceback_of
+
+            app_ = create_app(ws, params=params, traceback=traceback_of)
             n = len([r for r in app_.tokens.records() if not r.revoked])
             typer.echo(f"cxgraph API on http://{h}:{p}/graphql ({n} active token(s); "
                        f"anonymous access {params.anonymous_role or 'off'}); Ctrl-C stops it")

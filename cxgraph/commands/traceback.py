@@ -32,9 +32,9 @@ def register(app: typer.Typer) -> None:
         layer is the root cause, and what to re-run there."""
         from rich.console import Console
 
-        from cxgraph.traceback.engine import traceback
-        from cxgraph.traceback.report import write_report
         from pipeline.engine import Roi
+        from pipeline.traceback.engine import traceback
+        from pipeline.traceback.report import write_report
 
         ws = Workspace.open(workspace)
         report = traceback(ws, Roi.parse(region), Roi.parse(reference) if reference else None,
@@ -100,7 +100,7 @@ def synapses_in(ws: Workspace, roi) -> int | None:
 def _flag(ws: Workspace, report: dict) -> None:
     from cxgraph.commands._common import graph_server
     from cxgraph.graph.store import GraphStore
-    from cxgraph.traceback.flag import flag_region
+    from pipeline.traceback.flag import flag_region
 
     with graph_server(ws), GraphStore.for_workspace(ws) as store:
         flag_region(store, report)

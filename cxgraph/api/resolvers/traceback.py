@@ -14,15 +14,14 @@ async def traceback(info: Info, region: str, reference: str | None = None,
     the volume) from L5 down to L1 on the workspace's recorded quality; read-only (it does
     not flag the region: `cxgraph traceback` or `flagRegion` does)."""
     from cxgraph.errors import CxgraphError
-    from cxgraph.traceback.engine import traceback as run_traceback
-    from cxgraph.workspace import Workspace
-    from pipeline.engine import Roi
 
+    run = info.context.services.traceback
+    if run is None:
+        raise BadInput("traceback: this server was started without the pipeline's traceback "
+                       "(`cxgraph serve` provides it)")
     root = info.context.services.provenance.root
     try:
-        roi, ref = Roi.parse(region), Roi.parse(reference) if reference else None
-        report = await asyncio.to_thread(
-            lambda: run_traceback(Workspace.open(root), roi, ref, name=name))
+        report = await asyncio.to_thread(run, root, region, reference, name)
     except (CxgraphError, ValueError) as e:
         raise BadInput(f"traceback: {e}") from None
     layers = [TracebackLayer(

@@ -26,9 +26,11 @@ import numpy as np
 import polars as pl
 
 from cxgraph.provenance import ProvenanceStore
-from cxgraph.traceback import metrics as cat
-from cxgraph.traceback.stats import compare, holm
-from cxgraph.traceback.units import (
+from cxgraph.workspace import Workspace
+from pipeline.engine import Roi
+from pipeline.traceback import metrics as cat
+from pipeline.traceback.stats import compare, holm
+from pipeline.traceback.units import (
     Volume,
     box_of,
     fraction_inside,
@@ -37,8 +39,6 @@ from cxgraph.traceback.units import (
     run_chains,
     volume_of,
 )
-from cxgraph.workspace import Workspace
-from pipeline.engine import Roi
 
 ORDER = ("L5", "L4", "L3", "L2", "L1")
 
@@ -361,3 +361,10 @@ def _runs(ws: Workspace, units: pl.DataFrame) -> dict[str, dict]:
                                     (str(v) if v is not None else None))
                                 for k, v in r.items() if k != "stage_run_id"}
             for r in rows.to_dicts()}
+
+
+def traceback_of(root, region: str, reference: str | None = None,
+                 name: str = "region") -> dict[str, Any]:
+    """``traceback`` from text (``z0:z1,y0:y1,x0:x1``): what the API's ``traceback`` calls."""
+    return traceback(Workspace.open(root), Roi.parse(region),
+                     Roi.parse(reference) if reference else None, name=name)
