@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from cxgraph.errors import WorkspaceError
 from cxgraph.provenance import ProvenanceStore
 from cxgraph.workspace import Workspace
 from pipeline.engine import Roi
@@ -59,7 +60,7 @@ def traceback(ws: Workspace, region: Roi, reference: Roi | None = None,
     vol = volume_of(ws)
     units = quality_units(ws)
     if units.is_empty():
-        raise ValueError(f"{ws.root} has no quality rows: run the pipeline first")
+        raise WorkspaceError(f"{ws.root} has no quality rows: run the pipeline first")
     tables_l5 = _l5_from_tables(ws, vol, bodies)
     graph_check = _graph_check(units, tables_l5, region, th)
     if bodies or not (units["layer"] == "L5").any():

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from cxgraph import ids
+from cxgraph.errors import WorkspaceError
 from cxgraph.provenance import ProvenanceStore
 from cxgraph.workspace import Workspace
 from pipeline.engine import Roi
@@ -29,7 +30,7 @@ def volume_of(ws: Workspace) -> Volume:
     for name in ("aligned", "raw", "segmentation"):
         if ws.has_array(name):
             return Volume(tuple(ws.array(name).shape[-3:]), ws.config["blocks"].block_shape)
-    raise ValueError(f"{ws.root} has no aligned volume yet: run the pipeline first")
+    raise WorkspaceError(f"{ws.root} has no aligned volume yet: run the pipeline first")
 
 
 def run_chains(ws: Workspace) -> dict[str, list[str]]:
