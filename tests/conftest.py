@@ -38,3 +38,14 @@ def graph(neo4j_connection):
     store.apply_schema()
     yield store
     store.close()
+
+
+@pytest.fixture
+def on_test_server(graph, monkeypatch):
+    """``graph``, and the environment pointing the workspace's Neo4j at the test server,
+    for code that opens the workspace's graph itself (the graph stage, the CLI)."""
+    conn = graph.conn
+    for key, value in (("NEO4J_URI", conn.uri), ("NEO4J_USER", conn.user),
+                       ("NEO4J_PASSWORD", conn.password)):
+        monkeypatch.setenv(key, value)
+    return graph

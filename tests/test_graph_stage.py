@@ -8,20 +8,10 @@ graph) is loaded again, a parameter of another stage leaves it alone.
 
 from __future__ import annotations
 
-import pytest
 from graph_helpers import V1, V2, workspace_with
 
 from cxgraph.provenance import ProvenanceStore
 from pipeline import registry
-
-
-@pytest.fixture
-def on_test_server(graph, monkeypatch):
-    conn = graph.conn
-    for key, value in (("NEO4J_URI", conn.uri), ("NEO4J_USER", conn.user),
-                       ("NEO4J_PASSWORD", conn.password)):
-        monkeypatch.setenv(key, value)
-    return graph
 
 
 def run(ws):

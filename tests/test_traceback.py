@@ -111,15 +111,6 @@ def block_rows(ws: Workspace, table: str) -> dict[int, list]:
     return per
 
 
-@pytest.fixture
-def on_test_server(graph, monkeypatch):
-    conn = graph.conn
-    for key, value in (("NEO4J_URI", conn.uri), ("NEO4J_USER", conn.user),
-                       ("NEO4J_PASSWORD", conn.password)):
-        monkeypatch.setenv(key, value)
-    return graph
-
-
 def test_rerun_changes_only_the_region_and_keeps_the_old_version(stained, on_test_server,
                                                                   tmp_path):
     from typer.testing import CliRunner

@@ -9,19 +9,12 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
-import tempfile
 
 import numpy as np
-import pytest
+from browser_helpers import chromium, needs_chromium
 
 from pipeline.traceback.report import render_html, write_report
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1000,800"]
 EVIL = "<script>alert('x')</script>"
 LAYERS = ["L5", "L4", "L3", "L2", "L1"]
 
@@ -176,22 +169,13 @@ def test_missing_optional_keys_still_render():
     assert set(re.findall(r'href="#run-([^"]+)"', page)) <= anchors
 
 
-@pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                    reason="headless Chromium not installed (Debian: apt-get install chromium "
-                           "chromium-driver; scripts/setup.sh does it as root)")
+@needs_chromium
 def test_page_renders_in_chromium(tmp_path):
     from PIL import Image
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
     report = sample_report()
     html_path, _ = write_report(report, tmp_path / "trace")
-    opts = webdriver.ChromeOptions()
-    for a in [*CHROMIUM_ARGS, f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}"]:
-        opts.add_argument(a)
-    opts.binary_location = CHROMIUM
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver = chromium(tmp_path)
     try:
         driver.get(html_path.resolve().as_uri())
         assert "corner" in driver.title

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_helpers import chromium, needs_chromium
 
 from cxgraph.commands.view import open_view
 from cxgraph.config import Config
@@ -22,12 +21,6 @@ from pipeline import registry
 from pipeline.phantom import PhantomParams, render_phantom
 
 registry.load()
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-# This machine's closed network refuses Chromium's own background connections: turn them off.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1000,800"]
 
 
 # every layer's data sources: their coordinate spaces, or the error that kept them from loading
@@ -84,21 +77,12 @@ def test_layers_cover_every_kind_of_data(ws):
         session.close()
 
 
-@pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                    reason="headless Chromium not installed (Debian: apt-get install chromium "
-                           "chromium-driver; scripts/setup.sh does it as root)")
+@needs_chromium
 def test_neuroglancer_in_chromium_loads_the_layers_with_the_files_voxel_sizes(ws, tmp_path):
     from PIL import Image
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
     session = open_view(ws, ws.root / "input")
-    opts = webdriver.ChromeOptions()
-    for a in [*CHROMIUM_ARGS, f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}"]:
-        opts.add_argument(a)
-    opts.binary_location = CHROMIUM
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver = chromium(tmp_path)
     try:
         driver.get(session.url)
         # neuroglancer answers once every visible layer has loaded its data
