@@ -225,3 +225,15 @@ def test_gap_junction_weights_must_agree_both_ways():
     with pytest.raises(InputDataError, match=r"listed both ways with different weights.*'A', "
                                              r"'B', 2, 5"):
         snapshot_from_edge_list(edges, _neurons())
+
+
+def test_cell_type_rule():
+    from cxgraph.graph.celegans import cell_kind, cell_type
+
+    cells = ("AVAL", "VB11", "IL1DL", "IL1L", "RMED", "RMDDL", "SABVL", "SABD", "RIVL", "RID",
+             "AVDL", "I2R", "I3", "MVL03", "pm2VL")
+    assert [cell_type(c) for c in cells] == ["AVA", "VB", "IL1", "IL1", "RME", "RMD", "SAB",
+                                             "SAB", "RIV", "RID", "AVD", "I2", "I3", "MVL",
+                                             "pm2"]
+    assert [cell_kind(c) for c in ("AVAL", "MVL03", "pm2VL", "GLRL", "hyp")] == \
+        ["neuron", "muscle", "muscle", "other", "other"]

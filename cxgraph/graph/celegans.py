@@ -41,8 +41,8 @@ def _cells():
         from cect import Cells
     except ImportError as e:
         raise InputDataError(
-            "--from-cect needs the `cect` package: pip install 'cect>=0.3' "
-            "(or install cxgraph with the `celegans` extra)") from e
+            "--from-cect needs the `cect` package (`make setup` installs it; or "
+            "pip install 'cect>=0.3')") from e
     return Cells
 
 
@@ -92,15 +92,20 @@ def _classification() -> dict[str, str]:
 
 
 def load_dataset(reader: str):
-    """cect's dataset ``reader`` (``Cook2019Herm`` -> ``cect.readers.Cook2019HermReader``),
+    """cect's dataset ``reader``: module ``cect.readers.<reader>`` or
+    ``cect.readers.<reader>Reader`` (``Cook2019Herm``, ``WitvlietDataReader8``), read
     from cect's bundled cache (no download)."""
     _cells()
-    module = reader if reader.endswith("Reader") else reader + "Reader"
-    try:
-        mod = importlib.import_module(f"cect.readers.{module}")
-    except ModuleNotFoundError as e:
-        raise InputDataError(f"--from-cect {reader!r}: cect has no reader {module} "
-                             "(e.g. Cook2019Herm, Cook2019Male, Witvliet8)") from e
+    import pkgutil
+
+    import cect.readers
+
+    available = sorted(m.name for m in pkgutil.iter_modules(cect.readers.__path__))
+    module = next((m for m in (reader, reader + "Reader") if m in available), None)
+    if module is None:
+        short = [m.removesuffix("Reader") for m in available]
+        raise InputDataError(f"--from-cect {reader!r}: cect has no such reader; it has {short}")
+    mod = importlib.import_module(f"cect.readers.{module}")
     with contextlib.redirect_stdout(io.StringIO()):
         return mod.get_instance(from_cache=True)
 
