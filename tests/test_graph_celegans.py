@@ -219,6 +219,17 @@ def test_bad_neuron_table_is_a_clear_error(change, message):
     assert message in str(e.value)
 
 
+def test_edges_by_body_id_need_every_id_in_the_table():
+    edges = pl.DataFrame({"pre": [10, 11], "post": [11, 12], "weight": [1, 2]})
+    table = pl.DataFrame({"bodyId": [10, 11], "name": ["A", "B"], "kind": ["neuron", "muscle"]})
+    with pytest.raises(InputDataError, match=r"1 body id\(s\) .* e.g. \[12\]"):
+        snapshot_from_edge_list(edges, table)
+    snap = snapshot_from_edge_list(edges, table.vstack(pl.DataFrame(
+        {"bodyId": [12], "name": ["C"], "kind": ["other"]})))
+    assert snap.body_table().select("body_id", "kind", "pre", "post").rows() == [
+        (10, "neuron", 1, 0), (11, "muscle", 2, 1), (12, "other", 0, 2)]
+
+
 def test_gap_junction_weights_must_agree_both_ways():
     edges = EDGES.with_columns(pl.when(pl.col("pre") == "B").then(5).otherwise(pl.col("weight"))
                                .alias("weight"))

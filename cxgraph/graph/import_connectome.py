@@ -190,6 +190,16 @@ def snapshot_from_edge_list(edges: Path | str | pl.DataFrame,
                            pl.col("post").cast(pl.Utf8).replace_strict(ids, return_dtype=pl.Int64))
     elif n is None:
         n = pl.DataFrame({"body_id": pl.concat([e["pre"], e["post"]]).unique()})
+    else:
+        if "body_id" not in n.columns:
+            raise InputDataError(f"{where_n}: the neuron table needs a `body_id` column when "
+                                 f"the edge list uses body ids; it has {n.columns}")
+        used_ids = set(pl.concat([e["pre"], e["post"]]).cast(pl.Int64).to_list())
+        unknown_ids = sorted(used_ids - set(n["body_id"].cast(pl.Int64).to_list()))
+        if unknown_ids:
+            raise InputDataError(
+                f"{where_n}: {len(unknown_ids)} body id(s) of the edge list ({where_e}) are "
+                f"not in the neuron table, e.g. {unknown_ids[:10]}; add a row for each")
     if "instance" in n.columns or "name" in n.columns:  # neuPrint's instance: the cell name
         n = n.with_columns(pl.coalesce([pl.col(c) for c in ("instance", "name")
                                         if c in n.columns]).cast(pl.Utf8).alias("instance"))
