@@ -52,6 +52,7 @@ BODY_COLUMNS: dict[str, Any] = {
     "instance": pl.Utf8, "name": pl.Utf8, "stage_run": pl.Utf8, "block": pl.Int64,
     "kind": pl.Utf8, "class": pl.Utf8, "properties": pl.Utf8,
 }
+IMPORT_BODY_COLUMNS = ("kind", "class", "properties")  # only a neuron table fills them
 SUPERVOXEL_COLUMNS: dict[str, Any] = {
     "sv_id": pl.Int64, "body_id": pl.Int64, "size": pl.Int64, "block": pl.Int64,
     "stage_run": pl.Utf8, "centroid_z": pl.Float64, "centroid_y": pl.Float64,
@@ -116,6 +117,8 @@ class Snapshot:
         h = hashlib.sha256(self.kind.encode())
         for name in ("synapses", "bodies", "supervoxels", "merges", "operations", "edges"):
             df: pl.DataFrame = getattr(self, name)
+            if name == "bodies":  # empty import-only columns: same fingerprint as before them
+                df = df.drop([c for c in IMPORT_BODY_COLUMNS if df[c].null_count() == df.height])
             h.update(f"{name}:{df.height}:{','.join(df.columns)}".encode())
             if df.height:
                 h.update(df.hash_rows(seed=0).to_numpy().tobytes())
