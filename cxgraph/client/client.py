@@ -325,8 +325,8 @@ def _criteria(criteria: Any) -> dict[str, Any]:
 
 def _frame(rows: list[dict[str, Any]], columns: list[str], ids: list[str]) -> pd.DataFrame:
     """Rows as a frame with exactly ``columns``; id columns (JSON strings: 64-bit ids do
-    not survive a float) as uint64."""
+    not survive a float) as int64, like Neo4j's integers and neuprint-python's."""
     df = pd.DataFrame(rows, columns=columns)
     for col in ids:
-        df[col] = df[col].map(int).astype("uint64")
+        df[col] = df[col].map(int).astype("int64")
     return df
