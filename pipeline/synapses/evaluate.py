@@ -78,7 +78,7 @@ def partner_scores(pred: dict, truth: dict, gt: np.ndarray, voxel_size_nm,
             "recall": recall, "f": f}
 
 
-def _after_operations(segmentation: np.ndarray, operations) -> np.ndarray:
+def segmentation_after_refine(segmentation: np.ndarray, operations) -> np.ndarray:
     """The segmentation with the refinement's merges applied (each operation retires
     bodies into the one it creates), so its ids are those of ``tables/synapses``."""
     import fastremap
@@ -150,7 +150,7 @@ def score_workspace(ws, phantom_dir, roi=None, outside: bool = False,
         pred, seg = _extract_on(ws, gt), None
     else:
         pred = pl.read_parquet(ws.table_path("synapses"))
-        seg = _after_operations(np.asarray(ws.array("segmentation")[...]),
+        seg = segmentation_after_refine(np.asarray(ws.array("segmentation")[...]),
                                 pl.read_parquet(ws.table_path("operations")))
     truth, pred = _in_roi(truth, roi, outside), _in_roi(pred, roi, outside)
     return partner_scores(pred.to_dict(as_series=False), truth.to_dict(as_series=False), gt, vs,
