@@ -37,16 +37,13 @@ import neo4j.spatial
 
 from cxgraph.api.errors import ApiError, BadInput
 from cxgraph.errors import GraphError
+from cxgraph.graph.meta import INTERNAL
 
 if TYPE_CHECKING:
     from cxgraph.api.app import ApiApp, Receive, Scope, Send
     from cxgraph.api.auth import Principal
 
 SERVER_VERSION = "1.7.0"  # neuPrintHTTP version we answer to; < 1.7.3 keeps clients on JSON
-# cxgraph's bookkeeping on nodes and relationships: versions, provenance, ids of its own.
-# Never part of a neuPrint-shaped answer.
-INTERNAL = frozenset({"seenIn", "validFrom", "validTo", "stageRun", "block", "supervoxelId",
-                      "synapseId", "synapseSetId", "currentVersion", "synapseLevel", "source"})
 ROUTES = ("/api/dbmeta/datasets", "/api/version", "/api/dbmeta/version", "/api/serverinfo",
           "/api/available", "/api/profile", "/api/custom/custom")
 _CRS = {"srid": 9157, "name": "cartesian-3d", "type": "link",
