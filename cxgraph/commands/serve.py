@@ -139,12 +139,10 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {out}")
 
 
-def run_listeners(app: object, host: str, port: int, https_port: int = 0,
-                  cert: Path | None = None, key: Path | None = None) -> None:
-    """Serve ``app`` over HTTP on ``port`` and, if ``https_port``, over HTTPS with ``cert``/
-    ``key`` too, in this process; when one listener stops (Ctrl-C), both stop."""
-    import asyncio
-
+def listeners(app: object, host: str, port: int, https_port: int = 0,
+              cert: Path | None = None, key: Path | None = None) -> list:
+    """uvicorn servers of ``app``: HTTP on ``port`` and, if ``https_port``, HTTPS with
+    ``cert``/``key``. The app's lifespan (start, close) runs with the first only."""
     import uvicorn
 
     common = {"log_level": "warning", "access_log": False}
@@ -152,13 +150,24 @@ def run_listeners(app: object, host: str, port: int, https_port: int = 0,
     if https_port:
         servers.append(uvicorn.Server(uvicorn.Config(
             app, host=host, port=https_port, ssl_certfile=str(cert), ssl_keyfile=str(key),
-            lifespan="off", **common)))  # the app starts and closes once, with the first
+            lifespan="off", **common)))
+    return servers
 
-    async def both() -> None:
-        tasks = [asyncio.create_task(s.serve()) for s in servers]
-        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for s in servers:
-            s.should_exit = True
-        await asyncio.gather(*pending)
 
-    asyncio.run(both())
+async def serve_all(servers: list) -> None:
+    """Run the servers in this event loop; when one stops (Ctrl-C), all stop."""
+    import asyncio
+
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for s in servers:
+        s.should_exit = True
+    await asyncio.gather(*pending)
+
+
+def run_listeners(app: object, host: str, port: int, https_port: int = 0,
+                  cert: Path | None = None, key: Path | None = None) -> None:
+    """Serve ``app`` on the ``listeners`` in this process until Ctrl-C."""
+    import asyncio
+
+    asyncio.run(serve_all(listeners(app, host, port, https_port, cert, key)))
