@@ -284,3 +284,46 @@ def test_read_only(server):
     assert server["store"].read("MATCH (n:Segment {bodyId: 1}) RETURN count(n)").rows == [[0]]
     with pytest.raises(requests.HTTPError, match="dataset 'hemibrain' is not on this server"):
         c.fetch_custom("RETURN 1", dataset="hemibrain")
+
+
+# --- `cxgraph serve` itself ---------------------------------------------------------------
+def test_cxgraph_serve_generates_a_certificate_and_serves_neuprint(server, neo4j_connection,
+                                                                   tmp_path):
+    """The command: a fresh workspace gets WS/tls/{cert,key}.pem and both listeners."""
+    import os
+    import subprocess
+    import sys
+
+    ws = Workspace.create(tmp_path / "ws")
+    token, _ = TokenStore.for_workspace(ws.root).create("cli", "read")
+    port, https_port = _free_port(), _free_port()
+    env = {**os.environ, "NEO4J_URI": neo4j_connection.uri, "NEO4J_USER": neo4j_connection.user,
+           "NEO4J_PASSWORD": neo4j_connection.password}
+    proc = subprocess.Popen([sys.executable, "-m", "cxgraph", "serve", "-w", str(ws.root),
+                             "--port", str(port), "--neuprint-port", str(https_port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        cert = ws.root / "tls" / "cert.pem"
+        url = f"https://127.0.0.1:{https_port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if requests.get(url + "/api/version", verify=str(cert), timeout=2,
+                                headers={"Authorization": f"Bearer {token}"}).ok:
+                    break
+            except (requests.ConnectionError, OSError):
+                pass
+            assert time.monotonic() < deadline, "cxgraph serve did not answer"
+            time.sleep(0.3)
+        assert stat.S_IMODE((ws.root / "tls" / "key.pem").stat().st_mode) == 0o600
+        neuprint.Client.DATASETS_CACHE.clear()
+        c = neuprint.Client(url, token=token, verify=str(cert), progress=False)
+        df = neuprint.fetch_neurons(NC(type="KC"), client=c)[0]
+        assert df["bodyId"].tolist() == [A]
+        r = requests.post(f"http://127.0.0.1:{port}/cypher", json={"query": "RETURN 1 AS x"},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert r.json()["data"] == [[1]]  # the GraphQL/Cypher listener runs beside it
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -150,7 +150,9 @@ def listeners(app: object, host: str, port: int, https_port: int = 0,
     if https_port:
         servers.append(uvicorn.Server(uvicorn.Config(
             app, host=host, port=https_port, ssl_certfile=str(cert), ssl_keyfile=str(key),
-            lifespan="off", **common)))
+            # an idle TLS keep-alive connection would hold the shutdown for asyncio's 30 s
+            # SSL close timeout; give up on it after a second
+            lifespan="off", timeout_graceful_shutdown=1, **common)))
     return servers
 
 
