@@ -10,6 +10,8 @@ Bodies (A, B, C above 2**53, so a float-based JSON path would corrupt them)::
     D (untyped)     -> B                   0.9       D: 1 pre, 0 post -> :Segment only
 
 Thresholds: weight counts confidence >= 0.5 (postHighAccuracyThreshold), weightHP >= 0.85.
+This is version 2; version 1 had a fourth A -> B synapse (so its A -> B edge and that
+synapse are retired, and every answer below must not see them).
 """
 
 from __future__ import annotations
@@ -56,16 +58,16 @@ def weights(minimum: float) -> Counter:
     return Counter((pre, post) for _, pre, post, conf, _ in SYNAPSES if conf >= minimum)
 
 
-def snapshot():
+def snapshot(synapses=SYNAPSES):
     syn = pl.DataFrame({
-        "synapse_id": [s[0] for s in SYNAPSES], "pre_body": [s[1] for s in SYNAPSES],
-        "post_body": [s[2] for s in SYNAPSES], "confidence": [s[3] for s in SYNAPSES],
-        "pre_z": [float(s[4][0]) for s in SYNAPSES], "pre_y": [float(s[4][1]) for s in SYNAPSES],
-        "pre_x": [float(s[4][2]) for s in SYNAPSES],
-        "post_z": [float(s[4][0]) for s in SYNAPSES],
-        "post_y": [float(s[4][1]) + 1 for s in SYNAPSES],
-        "post_x": [float(s[4][2]) for s in SYNAPSES],
-        "block": [0] * len(SYNAPSES), "stage_run": ["synapses-run"] * len(SYNAPSES)})
+        "synapse_id": [s[0] for s in synapses], "pre_body": [s[1] for s in synapses],
+        "post_body": [s[2] for s in synapses], "confidence": [s[3] for s in synapses],
+        "pre_z": [float(s[4][0]) for s in synapses], "pre_y": [float(s[4][1]) for s in synapses],
+        "pre_x": [float(s[4][2]) for s in synapses],
+        "post_z": [float(s[4][0]) for s in synapses],
+        "post_y": [float(s[4][1]) + 1 for s in synapses],
+        "post_x": [float(s[4][2]) for s in synapses],
+        "block": [0] * len(synapses), "stage_run": ["synapses-run"] * len(synapses)})
     bodies = pl.DataFrame({"body_id": list(BODIES), "type": [v[0] for v in BODIES.values()],
                            "instance": [v[1] for v in BODIES.values()],
                            "status": [v[2] for v in BODIES.values()],
@@ -80,8 +82,10 @@ def server(neo4j_connection, tmp_path_factory):
     store = GraphStore(neo4j_connection, batch_size=500, query_timeout_s=60.0)
     store.clear()
     store.apply_schema()
-    load_snapshot(store, snapshot(), GraphParams(post_high_accuracy_threshold=HI,
-                                                 post_hp_threshold=HP))
+    params = GraphParams(post_high_accuracy_threshold=HI, post_hp_threshold=HP)
+    # version 1 has one more A -> B synapse; the door must answer version 2 (SYNAPSES)
+    load_snapshot(store, snapshot([*SYNAPSES, (9, A, B, 0.6, (9, 90, 90))]), params)
+    assert load_snapshot(store, snapshot(), params).version == 2
     ws = Workspace.create(tmp_path_factory.mktemp("door_ws"))
     token, _ = TokenStore.for_workspace(ws.root).create("analyst", "read")
     cert, key = workspace_certificate(ws.root)

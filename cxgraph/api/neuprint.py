@@ -14,7 +14,9 @@ Routes (all need ``Authorization: Bearer <token>``, read role)::
 
 ``/api/custom/custom`` is the analyst path (``GraphStore.analyst``: plan check, READ
 transaction, ``[api] timeout_s``), after three rewrites of what the client sends for
-Neo4j 4 + APOC (``rewrite``): ``exists(n.p)`` -> ``(n.p IS NOT NULL)``;
+Neo4j 4 + APOC (``rewrite``): ``exists(n.p)`` -> ``(n.p IS NOT NULL)``; ``[e:ConnectsTo]``
+and ``[:Contains]`` match current relationships only (``validTo IS NULL``: the door shows
+the current version);
 ``apoc.map.removeKeys(x, [...])`` also removes cxgraph's internal keys;
 ``CALL apoc.cypher.runTimeboxed("<q>", {}, ms) YIELD value RETURN value.a AS b, ...``
 (refused by the analyst policy: it runs unchecked Cypher) runs ``<q>`` itself through the
@@ -55,6 +57,9 @@ _CRS = {"srid": 9157, "name": "cartesian-3d", "type": "link",
 _LITERAL = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""", re.S)
 _NAME = r"(?:[A-Za-z_]\w*|`[^`]+`)"
 _EXISTS_PROP = re.compile(rf"\bexists\s*\(\s*({_NAME}\s*\.\s*{_NAME})\s*\)", re.I)
+# Relationship types with version intervals, in the simple pattern form the client writes
+# (``[e:ConnectsTo]``, ``[:Contains]``): read as the current ones only.
+_VERSIONED_REL = re.compile(r"\[\s*([A-Za-z_]\w*)?\s*:\s*(ConnectsTo|Contains)\s*\]")
 _REMOVE_KEYS = re.compile(r"\b(apoc\.map\.removeKeys\s*\(\s*[A-Za-z_]\w*\s*,\s*\[)", re.I)
 _TIMEBOXED = re.compile(
     r"""^\s*CALL\s+apoc\.cypher\.runTimeboxed\s*\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*\{\s*\}\s*,"""
@@ -72,11 +77,20 @@ def rewrite(cypher: str) -> str:
 
     >>> rewrite("MATCH (n) WHERE NOT exists(n.type) AND n.name = 'exists(n.x)' RETURN n")
     "MATCH (n) WHERE NOT (n.type IS NOT NULL) AND n.name = 'exists(n.x)' RETURN n"
+    >>> rewrite("MATCH (n)-[e:ConnectsTo]->(m)-[:Contains]->(s)")
+    'MATCH (n)-[e:ConnectsTo WHERE e.validTo IS NULL]->(m)-[_current0:Contains WHERE \
+_current0.validTo IS NULL]->(s)'
     """
     internal = ", ".join(f"'{k}'" for k in sorted(INTERNAL))
+    anonymous = iter(range(1 << 30))
+
+    def current(m: re.Match) -> str:
+        var = m.group(1) or f"_current{next(anonymous)}"
+        return f"[{var}:{m.group(2)} WHERE {var}.validTo IS NULL]"
 
     def code(part: str) -> str:
         part = _EXISTS_PROP.sub(lambda m: f"({m.group(1)} IS NOT NULL)", part)
+        part = _VERSIONED_REL.sub(current, part)
         return _REMOVE_KEYS.sub(lambda m: f"{m.group(1)}{internal}, ", part)
 
     return _outside_literals(cypher, code)
