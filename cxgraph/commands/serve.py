@@ -51,6 +51,10 @@ def register(app: typer.Typer) -> None:
         np_port = params.neuprint_port if neuprint_port is None else neuprint_port
         cert = tls_cert or (Path(params.tls_cert) if params.tls_cert else None)
         key = tls_key or (Path(params.tls_key) if params.tls_key else None)
+        if np_port and neuprint_port is None and not _can_bind(h, np_port):
+            typer.echo(f"port {np_port} ([api] neuprint_port) is in use: the neuPrint front "
+                       f"door is off; pick a free one with --neuprint-port", err=True)
+            np_port = 0
         if np_port:
             if np_port == p:
                 raise ConfigError(f"--neuprint-port {np_port} is the GraphQL port; give the "
@@ -137,6 +141,16 @@ def register(app: typer.Typer) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
         typer.echo(f"wrote {out}")
+
+
+def _can_bind(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            return True
+    except OSError:
+        return False
 
 
 def listeners(app: object, host: str, port: int, https_port: int = 0,
