@@ -24,6 +24,7 @@ import time
 from collections import Counter
 
 import neuprint
+import numpy as np
 import polars as pl
 import pytest
 import requests
@@ -76,6 +77,19 @@ def snapshot(synapses=SYNAPSES):
                          voxel_size=(40.0, 8.0, 8.0))
 
 
+SEG_SHAPE = (16, 64, 128)
+
+
+def segmentation() -> np.ndarray:
+    """Body A as the pipeline segmented it: an axon along x (x 10..119) with a branch
+    along y (y 20..43) at x 60..69; body B a blob."""
+    v = np.zeros(SEG_SHAPE, np.uint64)
+    v[6:10, 28:36, 10:120] = A
+    v[2:14, 20:44, 60:70] = A
+    v[0:4, 0:8, 0:8] = B
+    return v
+
+
 @pytest.fixture(scope="module")
 def server(neo4j_connection, tmp_path_factory):
     """A cxgraph server (HTTP + HTTPS listeners of `cxgraph serve`) on the loaded graph."""
@@ -87,6 +101,9 @@ def server(neo4j_connection, tmp_path_factory):
     load_snapshot(store, snapshot([*SYNAPSES, (9, A, B, 0.6, (9, 90, 90))]), params)
     assert load_snapshot(store, snapshot(), params).version == 2
     ws = Workspace.create(tmp_path_factory.mktemp("door_ws"))
+    seg = ws.create_array("segmentation", SEG_SHAPE, np.uint64, chunks=(8, 64, 64),
+                          voxel_size=(40.0, 8.0, 8.0))
+    seg[:] = segmentation()
     token, _ = TokenStore.for_workspace(ws.root).create("analyst", "read")
     cert, key = workspace_certificate(ws.root)
     app = create_app(ws, store=store, params=ApiParams(timeout_s=20.0))
@@ -331,3 +348,17 @@ def test_cxgraph_serve_generates_a_certificate_and_serves_neuprint(server, neo4j
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+# --- skeletons ------------------------------------------------------------------------------
+def test_skeleton_of_a_segmented_body(server):
+    c = server["client"]
+    df = c.fetch_skeleton(A, format="pandas")
+    assert {"rowId", "x", "y", "z", "radius", "link"} <= set(df.columns)
+    assert (df["link"] == -1).sum() == 1  # one tree
+    # voxel coordinates x, y, z (as synapse locations), spanning the body's voxels
+    assert df["x"].min() <= 12 and df["x"].max() >= 117
+    assert df["y"].min() <= 22 and df["y"].max() >= 41
+    assert 2 <= df["z"].min() and df["z"].max() <= 13
+    with pytest.raises(requests.HTTPError, match="not in the segmentation"):
+        c.fetch_skeleton(C)

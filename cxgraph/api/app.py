@@ -69,6 +69,7 @@ class ApiApp:
                  tokens: TokenStore | None = None, close_store: bool = False,
                  traceback: Callable[..., dict] | None = None):
         self.params = params or ApiParams()
+        self.root = Path(workspace_root)
         self.graph = ApiGraph(store, self.params)
         self.services = Services(graph=self.graph, params=self.params,
                                  provenance=ProvenanceReader(workspace_root),

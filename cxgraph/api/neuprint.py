@@ -11,6 +11,7 @@ Routes (all need ``Authorization: Bearer <token>``, read role)::
     GET  /api/available         the routes below /api
     GET  /profile, /api/profile {"Email", "AuthLevel"}
     POST /api/custom/custom     {"cypher", "dataset"} -> {"columns": [...], "data": [[...]]}
+    GET  /api/skeletons/skeleton/<dataset>/<bodyId>?format=swc   SWC (cxgraph/api/skeletons.py)
 
 ``/api/custom/custom`` is the analyst path (``GraphStore.analyst``: plan check, READ
 transaction, ``[api] timeout_s``), after three rewrites of what the client sends for
@@ -64,6 +65,7 @@ _REMOVE_KEYS = re.compile(r"\b(apoc\.map\.removeKeys\s*\(\s*[A-Za-z_]\w*\s*,\s*\
 _TIMEBOXED = re.compile(
     r"""^\s*CALL\s+apoc\.cypher\.runTimeboxed\s*\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*\{\s*\}\s*,"""
     r"""\s*(\d+(?:\.\d+)?)\s*\)\s*YIELD\s+value\s+RETURN\s+(.+?)\s*;?\s*$""", re.S | re.I)
+_SKELETON = re.compile(r"^/api/skeletons/skeleton/([^/]+)/(\d+)$")
 _VALUE_ITEM = re.compile(r"^value\.(\w+)(?:\s+AS\s+(\w+))?$", re.I)
 
 
@@ -174,6 +176,11 @@ class NeuprintDoor:
                 async with self.app.quotas.hold(principal, cypher=True):
                     await self._custom(receive, send)
                 return
+            skeleton = _SKELETON.match(path)
+            if skeleton and method == "GET":
+                async with self.app.quotas.hold(principal, cypher=True):
+                    await self._skeleton(scope, send, skeleton.group(1), int(skeleton.group(2)))
+                return
             if method != "GET" or (path not in ROUTES and path != "/profile"):
                 await _send_json(send, 404 if method == "GET" else 405, {
                     "error": f"{method} {path} is not served by the neuPrint front door; "
@@ -223,6 +230,27 @@ class NeuprintDoor:
                                  "primaryROIs": list(r["primary"] or []), "hidden": False,
                                  "info": "", "logo": ""}
         return out
+
+    async def _skeleton(self, scope: Scope, send: Send, dataset: str, body_id: int) -> None:
+        import asyncio
+        from urllib.parse import parse_qs
+
+        from cxgraph.api.app import _send, _send_json
+        from cxgraph.api.skeletons import NoSkeleton, skeleton_swc
+
+        fmt = parse_qs(scope.get("query_string", b"").decode()).get("format", ["swc"])[0]
+        if fmt != "swc":
+            raise BadInput(f"skeleton format {fmt!r}: only format=swc is served")
+        if dataset not in await self._datasets():
+            await _send_json(send, 404, {"error": f"dataset {dataset!r} is not on this server"})
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            swc = await loop.run_in_executor(None, skeleton_swc, self.app.root, body_id)
+        except NoSkeleton as e:
+            await _send_json(send, 404, {"error": str(e)})
+            return
+        await _send(send, 200, swc.encode(), "text/plain; charset=utf-8")
 
     async def _custom(self, receive: Receive, send: Send) -> None:
         from cxgraph.api.app import _loads, _read_body, _send_json, cypher_error
