@@ -362,3 +362,17 @@ def test_skeleton_of_a_segmented_body(server):
     assert 2 <= df["z"].min() and df["z"].max() <= 13
     with pytest.raises(requests.HTTPError, match="not in the segmentation"):
         c.fetch_skeleton(C)
+
+
+def test_navis_fetch_skeletons(server):
+    """navis, unchanged, on top of neuprint-python: a TreeNeuron of the segmented body, with
+    its synapses attached to the skeleton, in the dataset's voxel units."""
+    navis_neuprint = pytest.importorskip("navis.interfaces.neuprint")
+    nl = navis_neuprint.fetch_skeletons(A, with_synapses=True, client=server["client"])
+    assert len(nl) == 1
+    n = nl[0]
+    assert n.id == A and n.name == "KC_a_R" and n.n_trees == 1
+    assert n.n_nodes == len(server["client"].fetch_skeleton(A, format="pandas"))
+    n_syn = sum(1 for s in SYNAPSES if A in (s[1], s[2]) and s[3] > HI)
+    assert len(n.connectors) == n_syn
+    assert [str(u) for u in n.units] == ["8.0 nanometer", "8.0 nanometer", "40.0 nanometer"]
