@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 import neo4j.graph
@@ -155,8 +156,11 @@ def value(v: Any) -> Any:
 class NeuprintDoor:
     """The routes of the module docstring, on an ``ApiApp`` (its graph, tokens, quotas)."""
 
+    DATASETS_TTL_S = 2.0  # the dataset list changes only with a load; saves a round trip
+
     def __init__(self, app: ApiApp):
         self.app = app
+        self._datasets_cache: tuple[float, dict[str, Any]] | None = None
 
     @staticmethod
     def handles(path: str) -> bool:
@@ -215,6 +219,9 @@ class NeuprintDoor:
         return await self._datasets()
 
     async def _datasets(self) -> dict[str, Any]:
+        now = time.monotonic()
+        if self._datasets_cache and now - self._datasets_cache[0] < self.DATASETS_TTL_S:
+            return self._datasets_cache[1]
         rows = await self.app.graph.read_text(
             "MATCH (m:Meta) RETURN m.dataset AS dataset, m.lastDatabaseEdit AS lastMod, "
             "m.uuid AS uuid, m.roiInfo AS roiInfo, m.superLevelRois AS superLevel, "
@@ -229,6 +236,7 @@ class NeuprintDoor:
                                  "superLevelROIs": list(r["superLevel"] or []),
                                  "primaryROIs": list(r["primary"] or []), "hidden": False,
                                  "info": "", "logo": ""}
+        self._datasets_cache = (now, out)
         return out
 
     async def _skeleton(self, scope: Scope, send: Send, dataset: str, body_id: int) -> None:
