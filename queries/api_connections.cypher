@@ -1,7 +1,7 @@
 // Which connections go from one set of bodies to another? One page, ordered by (pre, post).
 //
 // $pre: list<int> - presynaptic bodyIds
-// $post: list<int> - postsynaptic bodyIds
+// $post: list<int>? = null - postsynaptic bodyIds (null: any body)
 // $minWeight: int = 1 - smallest ConnectsTo.weight kept
 // $afterPre: int? = null - pre of the last row of the previous page (null: first page)
 // $afterPost: int? = null - post of the last row of the previous page
@@ -12,7 +12,7 @@
 WITH coalesce($asOf, 4611686018427387904) AS v
 UNWIND $pre AS preId
 MATCH (a:Segment {bodyId: preId})-[r:ConnectsTo]->(b:Segment)
-WHERE b.bodyId IN $post AND r.weight >= $minWeight
+WHERE ($post IS NULL OR b.bodyId IN $post) AND r.weight >= $minWeight
   AND r.validFrom <= v AND (r.validTo IS NULL OR r.validTo > v)
   AND ($afterPre IS NULL OR a.bodyId > $afterPre
        OR (a.bodyId = $afterPre AND b.bodyId > $afterPost))

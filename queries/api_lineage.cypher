@@ -1,4 +1,4 @@
-// Where did this body come from: which operations created or retired it, which bodies did
+// Where did this body come from: which operations created, retired or annotated it, which bodies did
 // it replace and which replaced it, and how many supervoxels does it have?
 // An operation's created/retired lists are cut at 100 ids (the counts are exact).
 //
@@ -6,7 +6,7 @@
 // $asOf: int? = null - leave out operations and successors after this version (null: none)
 WITH coalesce($asOf, 4611686018427387904) AS v
 MATCH (b:Segment {bodyId: $bodyId})
-OPTIONAL MATCH (o:Operation)-[:Created|Retired]->(b)
+OPTIONAL MATCH (o:Operation)-[:Created|Retired|Annotated]->(b)
 WHERE coalesce(o.version, 0) <= v
 WITH v, b, collect(DISTINCT o) AS ops
 RETURN b {.*} AS b,

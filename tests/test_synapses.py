@@ -88,3 +88,59 @@ def test_refine_merges_an_inner_fragment_but_not_an_autapse(tmp_path):
     assert registry.run_pipeline(ws, only=["refine"])[0].action == "ran"
     again = ws.read_table("operations").to_pylist()  # the same, under the new run's name
     assert [{**o, "stage_run": None} for o in again] == [{**o, "stage_run": None} for o in ops]
+
+
+def _site(shape, box, prob=0.9):
+    """A ``detect.candidates``-like entry: probability ``prob`` over ``box`` (slices)."""
+    p = np.zeros(tuple(s.stop - s.start for s in box), np.float32) + prob
+    peak = np.array([s.start for s in box], float)
+    return {"box": box, "prob": p, "post": peak, "pre": peak, "confidence": prob,
+            "size": p.size}
+
+
+def test_partners_follow_a_short_direction_across_the_cleft():
+    """The predicted direction reaches only halfway to the bouton (it falls short, as
+    trained networks' do): each voxel's vote keeps going along it until it meets
+    another body, so the synapse is 1 -> 2, not the autapse 2 -> 2 a single looked-up
+    point would give. The pre point sits at the contact, next to the post point."""
+    from pipeline.segment.agglomeration import BodyLookup
+    from pipeline.synapses.partners import assign
+
+    shape = (8, 64, 64)
+    svs = np.zeros(shape, np.uint64)
+    svs[:, :22] = 1  # the bouton
+    svs[:, 22:, :32] = 2  # the dendrite, in two supervoxels of one body
+    svs[:, 22:, 32:] = 3
+    bodies = BodyLookup.of(np.array([1, 2, 3], np.uint64), np.array([1, 2, 2], np.uint64))
+    direction = np.zeros((3, *shape), np.float32)
+    direction[1] = -3.0  # 3 voxels up; the post zone is 2-8 voxels from the bouton
+    cand = _site(shape, (slice(3, 5), slice(24, 30), slice(20, 28)))
+    (syn,) = assign(cand, direction, svs, bodies)
+    assert (syn["pre_sv"], syn["post_sv"]) == (1, 2)
+    assert syn["pre"][1] == 21 and svs[tuple(syn["pre"].astype(int))] == 1
+    # a direction pointing nowhere finds no partner: an orphan, not an invented synapse
+    (orphan,) = assign(cand, np.zeros_like(direction), svs, bodies)
+    assert orphan["pre_sv"] == 0 and orphan["post_sv"] == 2
+
+
+def test_partners_split_one_mask_over_two_boutons_and_read_a_two_sided_mask_once():
+    from pipeline.segment.agglomeration import BodyLookup
+    from pipeline.synapses.partners import assign
+
+    shape = (8, 64, 64)
+    svs = np.zeros(shape, np.uint64)
+    svs[:, :22, :32], svs[:, :22, 32:] = 1, 2  # two boutons side by side ...
+    svs[:, 22:] = 3  # ... on one dendrite
+    bodies = BodyLookup.of(np.array([1, 2, 3], np.uint64), np.array([1, 2, 3], np.uint64))
+    direction = np.zeros((3, *shape), np.float32)
+    direction[1] = -6.0
+    cand = _site(shape, (slice(3, 5), slice(23, 27), slice(8, 56)))
+    pairs = sorted((s["pre_sv"], s["post_sv"]) for s in assign(cand, direction, svs, bodies))
+    assert pairs == [(1, 3), (2, 3)]
+    # The mask spills over the cleft into bouton 1 (less weight there), where the
+    # directions point back down into the dendrite: still one synapse, 1 -> 3.
+    direction[1, :, :22] = 6.0
+    cand = _site(shape, (slice(3, 5), slice(18, 28), slice(8, 24)))
+    cand["prob"][:, :4] = 0.5  # y 18..21: the bouton side
+    (syn,) = assign(cand, direction, svs, bodies)
+    assert (syn["pre_sv"], syn["post_sv"]) == (1, 3)

@@ -4,6 +4,7 @@ Routes::
 
     GET  /health     {"status": "ok"}                                  no token needed
     GET  /graphql    GraphiQL for browsers (Accept: text/html)          no token for the page
+    GET  /graphiql/<asset>   GraphiQL's vendored scripts and styles     no token
     GET  /graphql?query=...&variables=...   queries only (no mutations)  read token
     POST /graphql    {"query", "variables", "operationName"}             read token (write for
                                                                           mutations)
@@ -31,9 +32,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from graphql import GraphQLError, OperationDefinitionNode, parse
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.types.graphql import OperationType
 
+from cxgraph.api import graphiql
 from cxgraph.api.auth import Principal, Role, TokenStore
 from cxgraph.api.context import Services, get_context
 from cxgraph.api.db import ApiGraph, is_timeout
@@ -95,8 +96,16 @@ class ApiApp:
             if path == "/health" and method == "GET":
                 await _send_json(send, 200, {"status": "ok"})
             elif path == "/graphql" and method == "GET" and _wants_html(scope):
-                await _send(send, 200, get_graphql_ide_html().encode(),
-                            "text/html; charset=utf-8")
+                await _send(send, 200, graphiql.page(), "text/html; charset=utf-8",
+                            {"Cache-Control": "no-cache"})
+            elif path.startswith("/graphiql/") and method == "GET":
+                asset = graphiql.asset(path.removeprefix("/graphiql/"),
+                                       "gzip" in (_header(scope, b"accept-encoding") or ""))
+                if asset is None:
+                    await _send_json(send, 404, {"error": f"no GraphiQL asset {path}"})
+                else:
+                    data, ctype, headers = asset
+                    await _send(send, 200, data, ctype, headers)
             elif path == "/graphql" and method in ("GET", "POST"):
                 principal = self._authenticate(scope)
                 async with self.quotas.hold(principal):
@@ -107,7 +116,7 @@ class ApiApp:
                     await self._cypher(receive, send, principal)
             elif self.neuprint.handles(path):
                 await self.neuprint(scope, receive, send)
-            elif path in ("/graphql", "/cypher", "/health"):
+            elif path in ("/graphql", "/cypher", "/health") or path.startswith("/graphiql/"):
                 await _send_json(send, 405, {"error": f"{method} is not allowed on {path}"})
             else:
                 await _send_json(send, 404, {"error": f"no route {path}; try /graphql, "

@@ -118,8 +118,10 @@ class ProvenanceReader:
     # --- quality -------------------------------------------------------------------
     def quality(self, layer: str, metric: str, stage: str | None,
                 stage_runs: Sequence[str] | None, offset: int,
-                limit: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Summary (count, min, max, mean) and one page of quality rows."""
+                limit: int, region: str | None = None
+                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Summary (count, min, max, mean) and one page of quality rows (of one named
+        region's rows only, if ``region``)."""
         if not self.quality_path.exists():
             return {"count": 0, "min": None, "max": None, "mean": None}, []
         where = ["layer = ?", "metric = ?"]
@@ -127,6 +129,9 @@ class ProvenanceReader:
         if stage is not None:
             where.append("stage = ?")
             args.append(stage)
+        if region is not None:
+            where.append("region = ?")
+            args.append(region)
         if stage_runs is not None:
             where.append("stage_run_id IN (SELECT unnest(?::VARCHAR[]))")
             args.append(list(stage_runs))

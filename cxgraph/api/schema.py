@@ -18,11 +18,13 @@ from cxgraph.api.resolvers import (
     regions,
     synapses,
     traceback,
+    versions,
 )
 from cxgraph.api.scalars import SCALAR_MAP
 from cxgraph.api.types import (
     AnnotateResult,
     ConnectionPage,
+    GraphVersion,
     Lineage,
     Neuron,
     NeuronPage,
@@ -31,6 +33,7 @@ from cxgraph.api.types import (
     Provenance,
     QualityMap,
     Region,
+    SynapseConnectionPage,
     SynapsePage,
     Traceback,
 )
@@ -50,12 +53,16 @@ class Query:
     partners: list[Partner] = _field(connectivity.partners)
     connections: ConnectionPage = _field(connectivity.connections)
     shortest_path: Path | None = _field(connectivity.shortest_path)
+    # (fields named like their resolver module come after its other fields: they shadow it)
+    synapse_connections: SynapseConnectionPage = _field(synapses.synapse_connections)
     synapses: SynapsePage = _field(synapses.synapses)
     lineage: Lineage | None = _field(lineage.lineage)
     provenance: list[Provenance] = _field(provenance.provenance)
     regions: list[Region] = _field(regions.regions)
     quality_map: QualityMap = _field(quality.quality_map)
     traceback: Traceback = _field(traceback.traceback)
+    version_at: int | None = _field(versions.version_at)
+    versions: list[GraphVersion] = _field(versions.versions)
 
 
 @strawberry.type(description="Writes; they need a token with the write (or admin) role.")

@@ -56,6 +56,7 @@ class BoxInput:
 class NeuronFilter:
     body_ids: list[Id64] | None = strawberry.UNSET
     type: str | None = None
+    instance: str | None = None
     status: str | None = None
     min_size: Long | None = strawberry.field(default=None, description="voxels")
     max_size: Long | None = strawberry.field(default=None, description="voxels")
@@ -224,6 +225,32 @@ class SynapsePage:
     page_info: PageInfo
 
 
+@strawberry.type(description="A synapse from a body to another: both sides (neuPrint "
+                             "fetch_synapse_connections).")
+class SynapseConnection:
+    synapse_id: Id64
+    pre_body_id: Id64
+    post_body_id: Id64
+    pre_location: Point | None
+    post_location: Point | None
+    pre_confidence: float | None
+    post_confidence: float | None
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> SynapseConnection:
+        s, t = r["s"], r["t"]
+        return cls(synapse_id=r["synapseId"], pre_body_id=r["pre"], post_body_id=r["post"],
+                   pre_location=Point.from_value(s.get("location")),
+                   post_location=Point.from_value(t.get("location")),
+                   pre_confidence=s.get("confidence"), post_confidence=t.get("confidence"))
+
+
+@strawberry.type
+class SynapseConnectionPage:
+    items: list[SynapseConnection]
+    page_info: PageInfo
+
+
 # --- lineage ----------------------------------------------------------------------
 @strawberry.type(description="A supervoxel (watershed fragment) and the block that made it.")
 class Supervoxel:
@@ -323,6 +350,31 @@ class Lineage:
     async def merges(self, info: Info, first: First = None,
                      after: str | None = None) -> MergePage:
         return await merges_page(info, self.body_id, first, after)
+
+
+@strawberry.type(description="One version of the graph: when it was made and what made it "
+                             "(a load of stage runs, an import, an annotation, ...).")
+class GraphVersion:
+    version: int
+    created_at: str | None = strawberry.field(
+        description="UTC time the version was started (ISO 8601); `asOf` by time resolves to "
+                    "the newest complete version created at or before the time")
+    kind: str | None = strawberry.field(description="pipeline | import | annotate | ...")
+    source: str | None = strawberry.field(description="what was loaded (tables, file, field)")
+    note: str | None
+    complete: bool = strawberry.field(description="false while its load is running")
+    fingerprint: str | None = strawberry.field(description="hash of the loaded tables")
+    stage_runs: list[str] = strawberry.field(description="stage runs it was loaded from")
+    operations: list[Operation]
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> GraphVersion:
+        v = r["ver"]
+        return cls(version=v["version"], created_at=v.get("createdAt"), kind=v.get("kind"),
+                   source=v.get("source"), note=v.get("note") or None,
+                   complete=bool(v.get("complete")), fingerprint=v.get("fingerprint"),
+                   stage_runs=list(r.get("stageRuns") or []),
+                   operations=[Operation.from_record(o) for o in r.get("operations") or []])
 
 
 # --- provenance ---------------------------------------------------------------------

@@ -118,7 +118,7 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
     _print_table(console, "what each layer made", ["layer", "what", "count"], _counts(ws))
     _print_table(console, "the corner against the phantom's ground truth",
                  ["", "true synapses", "detected", "recall", "precision", "F (own seg.)",
-                  "recall, rest of volume"],
+                  "F (true seg.)", "recall, rest of volume"],
                  [(label, *row) for label, row in (("before", before), ("after re-run", after))
                   if row])
     console.print(f"root cause found: {report['root_cause_layer'] or 'none'} "
@@ -133,13 +133,16 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
 
 
 def _scores(ws: Workspace, input_dir: Path, roi) -> tuple:
-    """Synaptic-partner scores in the corner and recall elsewhere (pipeline/synapses/evaluate)."""
+    """Synaptic-partner scores in the corner (with the pipeline's segmentation, and with
+    the true one: detection alone) and recall elsewhere (pipeline/synapses/evaluate)."""
     from pipeline.synapses.evaluate import score_workspace
 
     inside = score_workspace(ws, input_dir, roi)
+    detection = score_workspace(ws, input_dir, roi, true_segmentation=True)
     outside = score_workspace(ws, input_dir, roi, outside=True)
     return (inside["truths"], inside["predictions"], f"{inside['recall']:.2f}",
-            f"{inside['precision']:.2f}", f"{inside['f']:.2f}", f"{outside['recall']:.2f}")
+            f"{inside['precision']:.2f}", f"{inside['f']:.2f}", f"{detection['f']:.2f}",
+            f"{outside['recall']:.2f}")
 
 
 def _counts(ws: Workspace) -> list[tuple]:

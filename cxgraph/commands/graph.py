@@ -157,10 +157,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command("import-connectome")
     def import_connectome(
-        edges: Annotated[Path, typer.Option(help="Edge list: pre, post, weight[, type] "
-                                   "(CSV, TSV or Parquet; names or ids).")],
+        edges: Annotated[Path | None, typer.Option(
+            help="Edge list: pre, post, weight[, type chemical|electrical] (CSV, TSV or "
+                 "Parquet; cell names or body ids).")] = None,
         neurons: Annotated[Path | None, typer.Option(
-            help="Neuron table: name[, body_id, type, status].")] = None,
+            help="Neuron table: name[, body_id, type, instance, status, kind "
+                 "neuron|muscle|other, class] plus any columns, kept as properties. "
+                 "See docs/import-connectome.md.")] = None,
+        from_cect: Annotated[str | None, typer.Option(
+            "--from-cect", help="Build both tables from the `cect` package's dataset, e.g. "
+                                "Cook2019Herm (neuron/muscle/other from cect's cell lists).")
+        ] = None,
+        save_tables: Annotated[Path | None, typer.Option(
+            help="With --from-cect: also write DIR/edges.csv and DIR/neurons.csv.")] = None,
         workspace: Path = WorkspaceOpt,
         dataset: Annotated[str | None, typer.Option(
             help="Meta.dataset (default: [graph] dataset).")] = None,
@@ -169,17 +178,37 @@ def register(app: typer.Typer) -> None:
         keep_server: bool = KeepServerOpt,
     ) -> None:
         """Load a published connectome (edge list + neuron table) into the graph schema."""
+        from cxgraph.errors import InputDataError
+        from cxgraph.graph import import_connectome as ic
         from cxgraph.graph.consistency import check_graph
-        from cxgraph.graph.import_connectome import snapshot_from_edge_list
         from cxgraph.graph.loader import load_snapshot
 
+        if (edges is None) == (from_cect is None):
+            raise InputDataError("give --edges FILE or --from-cect DATASET (one of them)")
+        if save_tables is not None and from_cect is None:
+            raise InputDataError("--save-tables needs --from-cect")
+        # every table is read and validated before the workspace or the graph is touched
+        if from_cect is not None:
+            from cxgraph.graph.celegans import cect_tables
+
+            cect_edges, cect_neurons = cect_tables(from_cect)
+            if save_tables is not None:
+                save_tables.mkdir(parents=True, exist_ok=True)
+                cect_edges.write_csv(save_tables / "edges.csv")
+                cect_neurons.write_csv(save_tables / "neurons.csv")
+                typer.echo(f"wrote {save_tables / 'edges.csv'} and {save_tables / 'neurons.csv'}")
+            snap = ic.snapshot_from_edge_list(cect_edges, neurons or cect_neurons,
+                                              source=f"cect:{from_cect}")
+        else:
+            assert edges is not None
+            snap = ic.snapshot_from_edge_list(edges, neurons)
         ws = open_or_create(workspace)
         params = ws.config["graph"]
         if dataset:
             params = params.replace(dataset=dataset)
-        snap = snapshot_from_edge_list(edges, neurons)
         with graph_server(ws, keep_server), _store(ws) as store:
             report = load_snapshot(store, snap, params)
+            typer.echo(ic.format_summary(ic.import_summary(store)))
             typer.echo(json.dumps(report.to_dict()))
             if check:
                 cr = check_graph(store)

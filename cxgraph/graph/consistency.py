@@ -7,8 +7,8 @@ examples. They hold for the current version (bodies' counts are current):
   its synapse count and ``weight`` equal to the count at or above
   ``Meta.postHighAccuracyThreshold`` (synapse-level data only);
 - ``body_synapse_counts``: every current body's ``pre``/``post`` equal its current
-  synapses (for an imported edge list: ``downstream``/``upstream`` equal the sums
-  of its ``ConnectsTo`` weights);
+  synapses (for an imported edge list: ``downstream``/``upstream`` and
+  ``pre``/``post`` equal the sums of its outgoing/incoming ``ConnectsTo`` weights);
 - ``synapse_bodies``: every current synapse belongs to exactly one current body
   and has exactly one current partner;
 - ``supervoxel_parts``: every current supervoxel is part of at most one body, a
@@ -72,8 +72,9 @@ CALL (b) {
   RETURN coalesce(sum(e.weight), 0) AS up
 }
 WITH b, down, up WHERE coalesce(b.downstream, 0) <> down OR coalesce(b.upstream, 0) <> up
-WITH collect({bodyId: b.bodyId, downstream: b.downstream, upstream: b.upstream,
-              connectsToOut: down, connectsToIn: up}) AS bad
+                    OR coalesce(b.pre, 0) <> down OR coalesce(b.post, 0) <> up
+WITH collect({bodyId: b.bodyId, downstream: b.downstream, upstream: b.upstream, pre: b.pre,
+              post: b.post, connectsToOut: down, connectsToIn: up}) AS bad
 RETURN size(bad) AS n, bad[..10] AS examples
 """
 

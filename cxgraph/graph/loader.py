@@ -45,7 +45,8 @@ SET s.seenIn = $v, s.size = row.size, s.pre = row.pre, s.post = row.post,
     s.synweight = row.upstream + row.downstream, s.status = row.status,
     s.statusLabel = row.status, s.type = row.type, s.instance = row.instance, s.name = row.name,
     s.roiInfo = row.roi_info, s.`{VOLUME_ROI}` = CASE WHEN row.in_volume THEN true END,
-    s.stageRun = row.stage_run, s.block = row.block
+    s.stageRun = row.stage_run, s.block = row.block, s.kind = row.kind, s.class = row.class
+SET s += coalesce(row.props, {{}})
 FOREACH (_ IN CASE WHEN row.neuron THEN [1] ELSE [] END | SET s:Neuron)
 FOREACH (_ IN CASE WHEN row.neuron THEN [] ELSE [1] END | REMOVE s:Neuron)
 """
@@ -297,7 +298,7 @@ class LoadReport:
     reloaded: bool
     bodies: int
     synapses: int
-    connections: int
+    connections: int  # ConnectsTo: chemical connections (connected body pairs)
     supervoxels: int
     merges: int
     retired_bodies: int
@@ -305,6 +306,7 @@ class LoadReport:
     seconds: float
     synapses_per_s: float
     phases: dict[str, float] = dataclasses.field(default_factory=dict)  # seconds per step
+    gap_junctions: int = 0  # GapJunction: electrical connections (cell pairs), imports only
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -353,13 +355,18 @@ def choose_version(store: GraphStore, dataset: str, fingerprint: str) -> tuple[i
 
 
 def body_rows(snap: Snapshot, params: GraphParams) -> pl.DataFrame:
+    """Bodies to write. ``:Neuron``: a body whose ``kind`` is given is one iff it is
+    ``neuron`` (an imported muscle stays ``:Segment`` whatever its counts); otherwise
+    neuPrint's rule (pre/post thresholds, or named/typed). ``props``: the extra
+    columns of a neuron table, as a map."""
     b = snap.body_table()
-    neuron = ((pl.col("pre") >= params.neuron_min_pre) | (pl.col("post") >= params.neuron_min_post)
-              | pl.col("name").is_not_null() | pl.col("type").is_not_null())
-    if not snap.synapse_level:
-        neuron = neuron | (pl.col("downstream") >= params.neuron_min_pre) | (
-            pl.col("upstream") >= params.neuron_min_post)
-    return body_roi_info(b.with_columns(neuron.alias("neuron")))
+    rule = ((pl.col("pre") >= params.neuron_min_pre) | (pl.col("post") >= params.neuron_min_post)
+            | pl.col("name").is_not_null() | pl.col("type").is_not_null())
+    neuron = pl.when(pl.col("kind").is_not_null()).then(pl.col("kind") == "neuron").otherwise(rule)
+    props = (b["properties"].str.json_decode(infer_schema_length=None)
+             if b["properties"].null_count() < b.height else pl.lit(None))
+    return body_roi_info(b.with_columns(neuron.alias("neuron"), props.alias("props"))
+                         .drop("properties"))
 
 
 def connection_rows(snap: Snapshot, params: GraphParams) -> pl.DataFrame:
@@ -475,7 +482,7 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
     dt = time.perf_counter() - t0
     report = LoadReport(
         version=v, reloaded=reload, bodies=bodies.height, synapses=snap.synapses.height,
-        connections=conns.height, supervoxels=snap.supervoxels.height,
+        connections=chem.height, gap_junctions=gap.height, supervoxels=snap.supervoxels.height,
         merges=snap.merges.height, retired_bodies=int(retired), created_bodies=int(created),
         seconds=round(dt, 3), synapses_per_s=round(snap.synapses.height / dt, 1) if dt else 0.0,
         phases=phases)

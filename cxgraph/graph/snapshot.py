@@ -13,7 +13,9 @@ Normalised columns (coordinates in voxels, (z, y, x) as everywhere in cxgraph):
 - ``synapses``: synapse_id, pre_body, post_body, pre_sv, post_sv, pre_z, pre_y,
   pre_x, post_z, post_y, post_x, confidence, block, stage_run. One row is one
   pre→post pair; ``synapse_id`` is unique per row.
-- ``bodies``: body_id, size, status, type, instance, name, stage_run, block.
+- ``bodies``: body_id, size, status, type, instance, name, stage_run, block, and for
+  imports kind (neuron | muscle | other), class, properties (a JSON object of
+  the neuron table's extra columns).
 - ``supervoxels``: sv_id, body_id, size, block, stage_run, centroid_z/y/x.
 - ``merges``: sv_a, sv_b, affinity, step, block, stage_run (agglomeration history).
 - ``operations``: operation_id, kind, user, timestamp, params, stage_run,
@@ -48,7 +50,9 @@ SYNAPSE_COLUMNS: dict[str, Any] = {
 BODY_COLUMNS: dict[str, Any] = {
     "body_id": pl.Int64, "size": pl.Int64, "status": pl.Utf8, "type": pl.Utf8,
     "instance": pl.Utf8, "name": pl.Utf8, "stage_run": pl.Utf8, "block": pl.Int64,
+    "kind": pl.Utf8, "class": pl.Utf8, "properties": pl.Utf8,
 }
+IMPORT_BODY_COLUMNS = ("kind", "class", "properties")  # only a neuron table fills them
 SUPERVOXEL_COLUMNS: dict[str, Any] = {
     "sv_id": pl.Int64, "body_id": pl.Int64, "size": pl.Int64, "block": pl.Int64,
     "stage_run": pl.Utf8, "centroid_z": pl.Float64, "centroid_y": pl.Float64,
@@ -113,6 +117,8 @@ class Snapshot:
         h = hashlib.sha256(self.kind.encode())
         for name in ("synapses", "bodies", "supervoxels", "merges", "operations", "edges"):
             df: pl.DataFrame = getattr(self, name)
+            if name == "bodies":  # empty import-only columns: same fingerprint as before them
+                df = df.drop([c for c in IMPORT_BODY_COLUMNS if df[c].null_count() == df.height])
             h.update(f"{name}:{df.height}:{','.join(df.columns)}".encode())
             if df.height:
                 h.update(df.hash_rows(seed=0).to_numpy().tobytes())
@@ -130,8 +136,11 @@ class Snapshot:
         """Every body with its synapse counts: body_id, size, pre, post, downstream, ... .
 
         Bodies come from ``bodies``, plus any id named by a synapse, supervoxel
-        or edge. ``pre``/``post`` count this snapshot's synapse rows;
-        for an edge list, ``downstream``/``upstream`` sum the edge weights.
+        or edge. ``pre``/``post`` count this snapshot's synapse rows. For an edge
+        list (no synapses), ``downstream``/``upstream`` sum the chemical edge
+        weights and ``pre``/``post`` equal them: ``post`` is exactly neuPrint's
+        (= upstream), ``pre`` is an upper bound of it (a polyadic release site
+        counts once per partner; the list cannot tell). Gap junctions count in none.
         """
         ids = [self.bodies.select("body_id")]
         if self.synapses.height:
@@ -165,9 +174,9 @@ class Snapshot:
             out = out.join(down.rename({"pre": "body_id"}), on="body_id", how="left").join(
                 up.rename({"post": "body_id"}), on="body_id", how="left")
             out = out.with_columns(pl.col("downstream").fill_null(0).cast(pl.Int64),
-                                   pl.col("upstream").fill_null(0).cast(pl.Int64),
-                                   pl.lit(0, pl.Int64).alias("pre"),
-                                   pl.lit(0, pl.Int64).alias("post"))
+                                   pl.col("upstream").fill_null(0).cast(pl.Int64))
+            out = out.with_columns(pl.col("downstream").alias("pre"),
+                                   pl.col("upstream").alias("post"))
         return out.sort("body_id")
 
     def connection_table(self, high_accuracy: float = 0.0,
@@ -178,7 +187,8 @@ class Snapshot:
         confidence >= ``high_accuracy``, ``weight_hp`` those >= ``high_precision``
         (default ``high_accuracy``) (neuPrint's weight / weightHR / weightHP). From an
         edge list: all three are the listed weight (summed over repeated pairs), one
-        row per pair and type (``chemical`` or ``electrical``).
+        row per pair and type (``chemical`` or ``electrical``; electrical pairs
+        come once per cell pair from ``snapshot_from_edge_list``).
         """
         hp = high_accuracy if high_precision is None else high_precision
         if self.synapse_level:

@@ -34,6 +34,7 @@ class Volume:
     labels: np.ndarray  # uint64 (z, y, x), 0 = background
     synapses: Any = None  # the true synapses (a table: pre/post z, y, x in this frame)
     clefts: np.ndarray | None = None  # synapse id of each rendered cleft/PSD voxel, if known
+    mito: np.ndarray | None = None  # mitochondria (non-zero), if known: dark look-alikes
 
     def digest(self) -> str:
         h = hashlib.sha256()
@@ -111,7 +112,10 @@ def phantom_volume(cache: Path, seed: int, shape: tuple[int, int, int],
     clefts = labels_in_aligned_frame(
         np.asarray(zarr.open_array(str(gt / "clefts.zarr"), mode="r")[...]), offsets,
         per_section=True)
-    return Volume(f"phantom-{seed}", raw, labels.astype(np.uint64), syn, clefts)
+    mito = labels_in_aligned_frame(
+        np.asarray(zarr.open_array(str(gt / "mito.zarr"), mode="r")[...]), offsets,
+        per_section=True) if (gt / "mito.zarr").exists() else None
+    return Volume(f"phantom-{seed}", raw, labels.astype(np.uint64), syn, clefts, mito)
 
 
 def user_volume(raw_path: Path, labels_path: Path) -> Volume:

@@ -15,9 +15,10 @@ need no bookkeeping).
 
 ``candidates`` extracts synapses from predictions: connected components of the mask
 above a threshold; each gives a post point (the most confident voxel), a pre point
-(the post point plus the mean predicted direction of the component), a confidence
-(its maximum probability) and its size. Polyadic sites come out as several
-components pointing to one pre point.
+(the mean, weighted by probability, of each voxel plus its predicted direction), a confidence
+(its maximum probability), its size, and its voxels' probabilities (``prob`` over
+the ``box`` slices, 0 off it) for the partner lookup (``partners.py``). Polyadic sites
+come out as several components pointing to one pre point.
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ def candidates(prob: np.ndarray, direction: np.ndarray, threshold: float = 0.5,
         best = np.unravel_index(int(np.argmax(p)), p.shape)
         post = np.array([s.start + b for s, b in zip(sl, best, strict=True)], float)
         w = p[here]
-        d = np.array([(direction[c][sl][here] * w).sum() / max(w.sum(), 1e-6)
-                      for c in range(3)])
-        out.append({"post": post, "pre": post + d, "confidence": float(p.max()),
-                    "size": size})
+        # every voxel votes for its partner: the mean of voxel + direction
+        vote = np.array([((direction[c][sl][here] + np.nonzero(here)[c] + sl[c].start) * w)
+                         .sum() / max(w.sum(), 1e-6) for c in range(3)])
+        out.append({"post": post, "pre": vote, "confidence": float(p.max()),
+                    "size": size, "box": sl, "prob": p})
     return out

@@ -78,11 +78,29 @@ def partner_scores(pred: dict, truth: dict, gt: np.ndarray, voxel_size_nm,
             "recall": recall, "f": f}
 
 
-def score_workspace(ws, phantom_dir, roi=None, outside: bool = False) -> dict[str, float]:
-    """``partner_scores`` of a workspace's synapses against its phantom's truth, with the
-    pipeline's own segmentation, in ``roi`` (or, ``outside``, everywhere else), by the post
-    site. The truth is moved into the aligned frame by the gauge constant first
-    (``pipeline.segment.evaluate``)."""
+def _after_operations(segmentation: np.ndarray, operations) -> np.ndarray:
+    """The segmentation with the refinement's merges applied (each operation retires
+    bodies into the one it creates), so its ids are those of ``tables/synapses``."""
+    import fastremap
+
+    to: dict[int, int] = {}
+    for created, retired in zip(operations["created"].to_list(),
+                                operations["retired"].to_list(), strict=True):
+        for r in retired:
+            to[int(r)] = int(created[0])
+    if not to:
+        return segmentation
+    for old in list(to):  # follow chains: a created body may itself be retired later
+        new = to[old]
+        while new in to and to[new] != new:
+            new = to[new]
+        to[old] = new
+    return fastremap.remap(segmentation, to, preserve_missing_labels=True)
+
+
+def _workspace_truth(ws, phantom_dir):
+    """(true labels, true synapses) of a workspace's phantom, in the aligned frame (moved
+    by the gauge constant, ``pipeline.segment.evaluate``)."""
     from pathlib import Path
 
     import polars as pl
@@ -100,15 +118,67 @@ def score_workspace(ws, phantom_dir, roi=None, outside: bool = False) -> dict[st
     truth = pl.read_parquet(gt_dir / "synapses.parquet").with_columns(
         *(pl.col(f"{s}_y") - dy for s in ("pre", "post")),
         *(pl.col(f"{s}_x") - dx for s in ("pre", "post")))
-    pred = pl.read_parquet(ws.table_path("synapses"))
-    if roi is not None:
-        def keep(t):
-            inside = pl.lit(True)
-            for k, a in enumerate("zyx"):
-                inside &= pl.col(f"post_{a}").is_between(roi.begin[k], roi.end[k], closed="left")
-            return t.filter(~inside if outside else inside)
-        truth, pred = keep(truth), keep(pred)
-    seg = np.asarray(ws.array("segmentation")[...])
+    return gt, truth
+
+
+def _in_roi(table, roi, outside: bool):
+    import polars as pl
+
+    if roi is None:
+        return table
+    inside = pl.lit(True)
+    for k, a in enumerate("zyx"):
+        inside &= pl.col(f"post_{a}").is_between(roi.begin[k], roi.end[k], closed="left")
+    return table.filter(~inside if outside else inside)
+
+
+def score_workspace(ws, phantom_dir, roi=None, outside: bool = False,
+                    true_segmentation: bool = False) -> dict[str, float]:
+    """``partner_scores`` of a workspace's synapses against its phantom's truth, in ``roi``
+    (or, ``outside``, everywhere else), by the post site.
+
+    Default: the pipeline's synapses on its own segmentation (after the refinement's
+    merges) — the whole reconstruction of the edge. ``true_segmentation``: the
+    workspace's synapse predictions extracted with the stage's own rules
+    (``detect.candidates``, ``partners.assign``, its parameters) on the TRUE labels —
+    detection and direction alone, as CREMI scores partners."""
+    import polars as pl
+
+    gt, truth = _workspace_truth(ws, phantom_dir)
     vs = ws.array("aligned").attrs.get("voxel_size", (40.0, 8.0, 8.0))
+    if true_segmentation:
+        pred, seg = _extract_on(ws, gt), None
+    else:
+        pred = pl.read_parquet(ws.table_path("synapses"))
+        seg = _after_operations(np.asarray(ws.array("segmentation")[...]),
+                                pl.read_parquet(ws.table_path("operations")))
+    truth, pred = _in_roi(truth, roi, outside), _in_roi(pred, roi, outside)
     return partner_scores(pred.to_dict(as_series=False), truth.to_dict(as_series=False), gt, vs,
                           segmentation=seg)
+
+
+def _extract_on(ws, labels: np.ndarray):
+    """The synapses stage's extraction over the whole volume, with ``labels`` as bodies;
+    candidates without a partner are left out, as the refinement leaves them out."""
+    import polars as pl
+
+    from pipeline.segment.agglomeration import BodyLookup
+    from pipeline.synapses.detect import candidates
+    from pipeline.synapses.partners import assign
+    from pipeline.synapses.predict_stage import DIR_UNITS
+
+    p = ws.config["synapses"]
+    prob = np.asarray(ws.array("synapse_post")[...], np.float32) / 255.0
+    direction = np.asarray(ws.array("synapse_dir")[...], np.float32) / DIR_UNITS
+    ids = np.unique(labels).astype(np.uint64)
+    bodies = BodyLookup.of(ids, ids)
+    rows = []
+    for c in candidates(prob, direction, p.threshold, p.min_voxels):
+        if c["confidence"] < p.min_confidence:
+            continue
+        for syn in assign(c, direction, labels, bodies, p.min_share, p.min_votes):
+            if syn["pre_sv"]:
+                rows.append({**{f"pre_{a}": float(syn["pre"][k]) for k, a in enumerate("zyx")},
+                             **{f"post_{a}": float(syn["post"][k]) for k, a in enumerate("zyx")}})
+    cols = [f"{s}_{a}" for s in ("pre", "post") for a in "zyx"]
+    return pl.DataFrame(rows, schema=dict.fromkeys(cols, pl.Float64))

@@ -3,9 +3,9 @@
 Each block reads the predictions and the supervoxels over its write region plus
 ``context`` (the reach of the predicted direction), extracts candidates
 (``detect.candidates``), keeps those whose post point lies in its own write region
-(so a synapse on a block face is counted once), and looks up the supervoxel and body
-(``tables/supervoxels``) under the pre and post points. A pre point that lands
-outside the volume or the read region is clamped to it.
+(so a synapse on a block face is counted once), and finds the supervoxels on either
+side of the cleft (``partners.py``: the post body under the site, the pre body where its
+voxels' predicted directions land) and their bodies (``tables/supervoxels``).
 
 Output ``tables/synapse_candidates``: synapse_id (``cxgraph.ids.synapse_id``: block +
 local), pre_sv, post_sv, pre_body, post_body, pre_z/y/x, post_z/y/x (voxels),
@@ -26,6 +26,7 @@ from cxgraph.params import Params
 from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
 from pipeline.segment.agglomeration import BodyLookup
 from pipeline.synapses.detect import candidates
+from pipeline.synapses.partners import assign
 from pipeline.synapses.predict_stage import DIR_UNITS
 
 
@@ -33,10 +34,12 @@ from pipeline.synapses.predict_stage import DIR_UNITS
 class SynapseParams(Params):
     """L4 synapse extraction."""
 
-    threshold: float = 0.5  # post probability above which voxels form a candidate
-    min_voxels: int = 6  # smaller candidates are dropped
-    min_confidence: float = 0.6  # candidates whose peak probability is lower are dropped
+    threshold: float = 0.7  # post probability above which voxels form a candidate
+    min_voxels: int = 200  # smaller candidates are dropped (a PSD zone is ~2000 voxels)
+    min_confidence: float = 0.9  # candidates whose peak probability is lower are dropped
     context: tuple[int, int, int] = (4, 32, 32)  # read margin: covers the direction's reach
+    min_share: float = 0.15  # a (pre, post) pair needs this share of a candidate's votes
+    min_votes: int = 50  # ... and this many voxels voting for it (partners.py)
 
 
 def context(params: SynapseParams) -> tuple[int, int, int]:
@@ -66,15 +69,13 @@ def synapses_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
         post = c["post"] + origin
         if c["confidence"] < p.min_confidence or np.any(post < lo) or np.any(post >= hi):
             continue
-        pre = np.clip(np.rint(c["pre"]), 0, np.array(svs.shape) - 1).astype(int)
-        post_local = np.rint(c["post"]).astype(int)
-        pre_sv, post_sv = int(svs[tuple(pre)]), int(svs[tuple(post_local)])
-        pre_abs = pre + origin
-        rows.append({"pre_sv": pre_sv, "post_sv": post_sv,
-                     "pre_z": float(pre_abs[0]), "pre_y": float(pre_abs[1]),
-                     "pre_x": float(pre_abs[2]), "post_z": float(post[0]),
-                     "post_y": float(post[1]), "post_x": float(post[2]),
-                     "confidence": c["confidence"], "size": c["size"]})
+        for syn in assign(c, direction, svs, bodies, p.min_share, p.min_votes):
+            pre, post = syn["pre"] + origin, syn["post"] + origin
+            rows.append({"pre_sv": syn["pre_sv"], "post_sv": syn["post_sv"],
+                         "pre_z": float(pre[0]), "pre_y": float(pre[1]), "pre_x": float(pre[2]),
+                         "post_z": float(post[0]), "post_y": float(post[1]),
+                         "post_x": float(post[2]), "confidence": syn["confidence"],
+                         "size": syn["size"]})
     rows.sort(key=lambda r: (r["post_z"], r["post_y"], r["post_x"]))
     if rows:
         pre_b = bodies(np.array([r["pre_sv"] for r in rows], np.uint64))

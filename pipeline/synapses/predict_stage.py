@@ -17,13 +17,14 @@ import numpy as np
 
 from cxgraph.errors import ConfigError
 from cxgraph.params import Params
-from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
+from pipeline.engine import Block, BlockContext, BlockGrid, Roi, StageContext
 from pipeline.segment.affinities_stage import MODELS, predict
 from pipeline.segment.training_data import NORMALISE, grey_range, standardise_block
 from pipeline.synapses.detect import DIRECTION_SCALE
 
 SHIPPED = MODELS / "synapses-unet.pt"
 DIR_UNITS = 4.0  # synapse_dir stores voxels * DIR_UNITS as int8
+NODATA_PX = 8  # no synapse predicted within this many px of missing image (y, x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,18 +90,43 @@ def grid(ctx: StageContext, plan: Plan) -> BlockGrid:
 
 def synapse_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     plan: Plan = ctx.plan
-    x = standardise_block(ctx.read("aligned", block.read_roi), plan.grey, ctx.params.normalise)
+    raw = ctx.read("aligned", block.read_roi)
+    # At a volume face the network would see zeros beyond the image and call them
+    # clefts: it sees the image mirrored instead, like everywhere else it sees context.
+    padded, roi = reflect_to_context(raw, block, context(ctx.params))
+    x = standardise_block(padded, plan.grey, ctx.params.normalise)
     if plan.model:
         out = predict(x, plan.model, ctx.params.threads)
         prob, direction = 1 / (1 + np.exp(-out[0])), out[1:4] * DIRECTION_SCALE
     else:
         prob, direction = baseline(x, ctx.params)
-    inner = block.write_roi.relative_to(block.read_roi)
+    inner = block.write_roi.relative_to(roi)
     prob, direction = prob[inner], direction[(slice(None), *inner)] * DIR_UNITS
+    # No synapse where there is no image (0 = no data), nor within the reach of its edge.
+    nodata = padded[inner] == 0
+    if nodata.any():
+        from scipy import ndimage
+
+        prob = np.where(ndimage.binary_dilation(nodata, np.ones((1, 2 * NODATA_PX + 1,
+                                                                2 * NODATA_PX + 1), bool)),
+                        0.0, prob)
     ctx.write("synapse_post", block.write_roi, np.rint(prob * 255).astype(np.uint8))
     ctx.write("synapse_dir", block.write_roi,
               np.clip(np.rint(direction), -127, 127).astype(np.int8))
     return [{"metric": "synapse_mask_fraction", "value": float((prob > 0.5).mean())}]
+
+
+def reflect_to_context(data: np.ndarray, block: Block, margin) -> tuple[np.ndarray, Roi]:
+    """``data`` (read over ``block.read_roi``, clipped to the volume) mirrored out to the
+    full ``block.write_roi.grow(margin)``, and that box (may reach outside the volume)."""
+    want = block.write_roi.grow(margin)
+    pads = [(r - w, we - re) for r, w, re, we in zip(block.read_roi.begin, want.begin,
+                                                    block.read_roi.end, want.end, strict=True)]
+    if not any(a or b for a, b in pads):
+        return data, block.read_roi
+    mode = "reflect" if all(max(p) < n for p, n in zip(pads, data.shape, strict=True)) \
+        else "symmetric"
+    return np.pad(data, pads, mode=mode), want
 
 
 def baseline(x: np.ndarray, params: SynapsePredictionParams) -> tuple[np.ndarray, np.ndarray]:

@@ -6,8 +6,9 @@ postsynaptic mask (binary cross-entropy; positives weighted up to ``MAX_POS_WEIG
 times, they are rare) and the direction to the presynaptic partner (smooth L1, only
 where the mask is set and the partner lies in the crop).
 
-Training volumes are phantoms with boutons 3x denser than the default, so that each
-crop holds synapses (``TRAINING_PRESET``).
+Half the crops are centred on a true post site or, a third of those, on a
+mitochondrion (hard negatives). Training volumes are phantoms with boutons 3x denser
+than the default, so that each crop holds synapses (``TRAINING_PRESET``).
 """
 
 from __future__ import annotations
@@ -61,10 +62,27 @@ def _loss(logits, y, w):
         direction.sum() / w[:, 1:].sum().clamp(min=1.0)
 
 
-def _posts(vol: Volume) -> np.ndarray:
-    s = vol.synapses
-    return np.stack([s["post_z"].to_numpy(), s["post_y"].to_numpy(), s["post_x"].to_numpy()],
-                    1).astype(float)
+_focus: dict[str, np.ndarray] = {}
 
 
-SYNAPSES = Task("synapses", 4, _truths, _targets, _loss, focus=_posts)
+def _posts_and_decoys(vol: Volume) -> np.ndarray:
+    """Crop centres: every true post site, and mitochondria (dark, membrane-bound: the
+    look-alike a network calls a synapse when it has seen too few) up to half as many."""
+    if vol.name not in _focus:
+        s = vol.synapses
+        posts = np.stack([s["post_z"].to_numpy(), s["post_y"].to_numpy(),
+                          s["post_x"].to_numpy()], 1).astype(float)
+        decoys = np.zeros((0, 3))
+        if vol.mito is not None and vol.mito.any():
+            import cc3d
+
+            stats = cc3d.statistics(cc3d.connected_components(vol.mito > 0))
+            decoys = np.asarray(stats["centroids"][1:], float)
+            decoys = decoys[np.isfinite(decoys).all(1)]
+            step = max(1, -(-2 * len(decoys) // max(len(posts), 1)))
+            decoys = decoys[::step]
+        _focus[vol.name] = np.concatenate([posts, decoys])
+    return _focus[vol.name]
+
+
+SYNAPSES = Task("synapses", 4, _truths, _targets, _loss, focus=_posts_and_decoys)

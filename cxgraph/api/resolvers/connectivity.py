@@ -36,17 +36,19 @@ async def partners(
 async def connections(
     info: Info,
     pre: list[Id64],
-    post: list[Id64],
+    post: list[Id64] | None = None,
     min_weight: int = 1,
     first: First = None,
     after: str | None = None,
     as_of: AsOf = None,
 ) -> ConnectionPage:
-    """Every connection from a body in `pre` to a body in `post`, by (pre, post)."""
+    """Every connection from a body in `pre` to a body in `post` (null: to any body), by
+    (pre, post)."""
     ctx = info.context
     first = check_first("connections", first, ctx.params)
     pre_ids = check_ids("connections", "pre", [int(b) for b in pre], ctx.params)
-    post_ids = check_ids("connections", "post", [int(b) for b in post], ctx.params)
+    post_ids = None if post is None else check_ids("connections", "post",
+                                                    [int(b) for b in post], ctx.params)
     after_pre, after_post = decode_cursor("connections", after, 2) or (None, None)
     rows = await ctx.graph.read("api_connections", {
         "pre": pre_ids, "post": post_ids, "minWeight": min_weight, "afterPre": after_pre,

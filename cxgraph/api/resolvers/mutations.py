@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import unicodedata
 
 from cxgraph.api.auth import Role
@@ -10,23 +11,38 @@ from cxgraph.api.errors import BadInput
 from cxgraph.api.resolvers.regions import region_from_record
 from cxgraph.api.scalars import Id64
 from cxgraph.api.types import AnnotateResult, Info, NotFound, Region, load_neuron
+from cxgraph.errors import GraphError
 
 
 async def annotate_neuron(info: Info, body_id: Id64, status: str | None = None,
-                          type: str | None = None) -> AnnotateResult:  # noqa: A002
-    """Set the status and/or cell type of a current body (null leaves a field unchanged).
-    Annotations are labels of the current body, not versioned."""
+                          type: str | None = None,  # noqa: A002
+                          instance: str | None = None) -> AnnotateResult:
+    """Set the type, instance and/or status of a current body (null leaves a field
+    unchanged). A change is a new graph version (listed by `versions`, kind annotate), so
+    `asOf` an earlier version still answers with the earlier values; setting the values a
+    body already has changes nothing."""
     ctx = info.context
     ctx.require(Role.WRITE, "annotateNeuron")
     limit = ctx.params.max_annotation_chars
-    status = check_text("annotateNeuron", "status", status, limit)
-    type = check_text("annotateNeuron", "type", type, limit)  # noqa: A001
-    counters = await ctx.graph.write("api_annotate_body", {
-        "bodyId": int(body_id), "status": status, "type": type,
-        "user": ctx.principal.name or ctx.principal.token_id})
+    values = {k: check_text("annotateNeuron", k, v, limit)
+              for k, v in (("type", type), ("instance", instance), ("status", status))}
+    state = await ctx.graph.read("api_version_state", {}, "annotateNeuron")
+    if state and state[0]["complete"] is False:
+        raise BadInput(f"annotateNeuron: the load of graph version {state[0]['version']} is "
+                       "still running (or was interrupted); annotate after it completes")
+    change = {"bodyId": str(int(body_id)), **{k: v for k, v in values.items() if v is not None}}
+    for attempt in range(3):  # two annotations at once may pick the same version number
+        try:
+            await ctx.graph.write("api_annotate_body", {
+                "bodyId": int(body_id), **values, "params": json.dumps(change),
+                "user": ctx.principal.name or ctx.principal.token_id})
+            break
+        except GraphError as e:
+            if "ConstraintValidationFailed" not in str(e) or attempt == 2:
+                raise
     with contextlib.suppress(KeyError):  # a loaded value of this request is stale now
         ctx.loaders.neuron.clear((int(body_id), None))
-    found = await load_neuron(info, body_id, None) if counters else None
+    found = await load_neuron(info, body_id, None)
     if found is None:
         return NotFound(message=f"no current body {int(body_id)}; retired bodies cannot be "
                                 f"annotated (see lineage(bodyId).supersededBy)")

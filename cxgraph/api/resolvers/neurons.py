@@ -29,7 +29,8 @@ async def neurons(
     (after_id,) = decode_cursor("neurons", after, 1) or (None,)
     rows = await ctx.graph.read("api_neurons_page", {
         "asOf": as_of, "after": after_id, "first": first + 1,
-        "bodyIds": body_ids, "type": f.type, "status": f.status, "minSize": f.min_size,
+        "bodyIds": body_ids, "type": f.type, "instance": f.instance, "status": f.status,
+        "minSize": f.min_size,
         "maxSize": f.max_size, "minPre": f.min_pre, "minPost": f.min_post, "region": f.region,
     }, "neurons")
     items, page_info = page_of(rows, first, "neurons", lambda r: (r["n"]["bodyId"],))

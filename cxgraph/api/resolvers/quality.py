@@ -14,12 +14,14 @@ async def quality_map(
     layer: str,
     metric: str,
     stage: str | None = None,
+    region: str | None = None,
     first: First = None,
     after: str | None = None,
     as_of: AsOf = None,
 ) -> QualityMap:
     """Values of one quality metric of one layer (tables/quality.parquet), per block,
-    section, tile or region, with count/min/max/mean over all matching rows. Without
+    section, tile or region (`region`: one named region's rows only), with
+    count/min/max/mean over all matching rows. Without
     `asOf`: every row of the table. With `asOf`: only rows of the stage runs behind graph
     versions <= asOf (the runs a Version was loaded from, and the runs upstream of them)."""
     ctx = info.context
@@ -40,7 +42,7 @@ async def quality_map(
 
         runs = await asyncio.to_thread(closure)
     summary, rows = await asyncio.to_thread(reader.quality, layer, metric, stage, runs,
-                                            int(offset), first + 1)
+                                            int(offset), first + 1, region)
     items, page_info = page_of(rows, first, "qualityMap", lambda r: (offset + first,))
     return QualityMap(
         layer=layer, metric=metric, count=summary["count"], min=summary["min"],

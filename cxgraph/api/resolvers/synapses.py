@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cxgraph.api.errors import BadInput
-from cxgraph.api.limits import First, check_first
+from cxgraph.api.limits import First, check_first, check_ids
 from cxgraph.api.pagination import decode_cursor, page_of
 from cxgraph.api.scalars import Id64
 from cxgraph.api.types import (
@@ -11,6 +11,8 @@ from cxgraph.api.types import (
     BoxInput,
     Info,
     Synapse,
+    SynapseConnection,
+    SynapseConnectionPage,
     SynapsePage,
     synapse_key,
 )
@@ -47,3 +49,28 @@ async def synapses(
             "hi": point_from_zyx(box.z1, box.y1, box.x1)}, "synapses")
     items, page_info = page_of(rows, first, "synapses", synapse_key)
     return SynapsePage(items=[Synapse.from_record(r) for r in items], page_info=page_info)
+
+
+async def synapse_connections(
+    info: Info,
+    pre: list[Id64],
+    post: list[Id64] | None = None,
+    min_confidence: float = 0.0,
+    first: First = None,
+    after: str | None = None,
+    as_of: AsOf = None,
+) -> SynapseConnectionPage:
+    """Synapses from a body in `pre` to a body in `post` (null: any body), both sides'
+    locations and confidences, by synapseId, one page at a time."""
+    ctx = info.context
+    first = check_first("synapseConnections", first, ctx.params)
+    pre_ids = check_ids("synapseConnections", "pre", [int(b) for b in pre], ctx.params)
+    post_ids = None if post is None else check_ids(
+        "synapseConnections", "post", [int(b) for b in post], ctx.params)
+    (after_id,) = decode_cursor("synapseConnections", after, 1) or (None,)
+    rows = await ctx.graph.read("api_synapse_connections", {
+        "pre": pre_ids, "post": post_ids, "minConfidence": float(min_confidence),
+        "afterId": after_id, "first": first + 1, "asOf": as_of}, "synapseConnections")
+    items, page_info = page_of(rows, first, "synapseConnections", lambda r: (r["synapseId"],))
+    return SynapseConnectionPage(items=[SynapseConnection.from_record(r) for r in items],
+                                 page_info=page_info)
