@@ -16,10 +16,8 @@ synapse are retired, and every answer below must not see them).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import stat
-import threading
 import time
 from collections import Counter
 
@@ -29,13 +27,10 @@ import polars as pl
 import pytest
 import requests
 from neuprint import NeuronCriteria as NC
+from neuprint_helpers import door, free_port
 
-from cxgraph.api import create_app
 from cxgraph.api.auth import TokenStore
 from cxgraph.api.neuprint import rewrite, timeboxed
-from cxgraph.api.params import ApiParams
-from cxgraph.api.tls import workspace_certificate
-from cxgraph.commands.serve import listeners, serve_all
 from cxgraph.graph import GraphStore
 from cxgraph.graph.loader import load_snapshot
 from cxgraph.graph.meta import INTERNAL, VOLUME_ROI
@@ -105,32 +100,10 @@ def server(neo4j_connection, tmp_path_factory):
                           voxel_size=(40.0, 8.0, 8.0))
     seg[:] = segmentation()
     token, _ = TokenStore.for_workspace(ws.root).create("analyst", "read")
-    cert, key = workspace_certificate(ws.root)
-    app = create_app(ws, store=store, params=ApiParams(timeout_s=20.0))
-    http_port, https_port = _free_port(), _free_port()
-    servers = listeners(app, "127.0.0.1", http_port, https_port, cert, key)
-    thread = threading.Thread(target=asyncio.run, args=(serve_all(servers),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not all(s.started for s in servers):
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    url = f"https://127.0.0.1:{https_port}"
-    client = neuprint.Client(url, token=token, verify=str(cert), progress=False)
-    yield {"url": url, "token": token, "cert": str(cert), "key": key, "client": client,
-           "store": store, "http": f"http://127.0.0.1:{http_port}"}
-    for s in servers:
-        s.should_exit = True
-    thread.join(10)
+    with door(store, ws) as d:
+        client = neuprint.Client(d["url"], token=token, verify=d["cert"], progress=False)
+        yield {**d, "token": token, "client": client, "store": store}
     store.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the door itself ---------------------------------------------------------------------
@@ -317,7 +290,7 @@ def test_cxgraph_serve_generates_a_certificate_and_serves_neuprint(server, neo4j
 
     ws = Workspace.create(tmp_path / "ws")
     token, _ = TokenStore.for_workspace(ws.root).create("cli", "read")
-    port, https_port = _free_port(), _free_port()
+    port, https_port = free_port(), free_port()
     env = {**os.environ, "NEO4J_URI": neo4j_connection.uri, "NEO4J_USER": neo4j_connection.user,
            "NEO4J_PASSWORD": neo4j_connection.password}
     proc = subprocess.Popen([sys.executable, "-m", "cxgraph", "serve", "-w", str(ws.root),
