@@ -8,6 +8,7 @@ graph) is loaded again, a parameter of another stage leaves it alone.
 
 from __future__ import annotations
 
+import polars as pl
 from graph_helpers import V1, V2, workspace_with
 
 from cxgraph.provenance import ProvenanceStore
@@ -20,7 +21,10 @@ def run(ws):
 
 def test_graph_stage_loads_stamps_and_records_l5_quality(on_test_server, tmp_path):
     graph = on_test_server
-    ws = workspace_with(tmp_path, V1)
+    # supervoxel 6 lies in block 8, which produced no synapse: its L5 rows are 0s
+    sv = V1["supervoxels"].with_columns(
+        pl.when(pl.col("sv_id") == 6).then(8).otherwise(pl.col("block")).alias("block"))
+    ws = workspace_with(tmp_path, {**V1, "supervoxels": sv})
     first = run(ws)
     assert first.action == "ran"
     meta = graph.read("MATCH (m:Meta) RETURN m.stageRun AS run, m.currentVersion AS v").records()
@@ -30,6 +34,7 @@ def test_graph_stage_loads_stamps_and_records_l5_quality(on_test_server, tmp_pat
     # V1: synapses 100->200 x3, 200->300 x2, 300->100 x1, all from block 7
     assert q[("synapses", 7, None)] == 6 and q[("connections", 7, None)] == 3
     assert q[("bodies", 7, None)] == 3 and q[("connections_per_neuron", 7, None)] == 1.0
+    assert q[("synapses", 8, None)] == 0 and q[("connections", 8, None)] == 0
     assert q[("synapses", None, "volume")] == 6 and q[("consistency_violations", None,
                                                         "volume")] == 0
     assert run(ws).action == "reused"  # nothing changed

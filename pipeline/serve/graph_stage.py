@@ -6,9 +6,10 @@ version when the tables changed, nothing when they did not — runs the
 consistency checks, and records L5 quality from the graph itself, so the
 traceback starts from what analysts see:
 
-- per block (the block that produced the synapse): ``synapses`` (post sites),
-  ``bodies`` (distinct pre and post bodies), ``connections`` (distinct pre→post
-  pairs), ``connections_per_neuron`` (pairs per distinct body);
+- per block (the block that produced the synapse; 0 for a block without any):
+  ``synapses`` (post sites), ``bodies`` (distinct pre and post bodies),
+  ``connections`` (distinct pre→post pairs), ``connections_per_neuron`` (pairs per
+  distinct body; 0 without any, as the traceback's count from the tables);
 - for the whole volume: ``neurons``, ``connections``, ``synapses``,
   ``connections_per_neuron``, ``consistency_violations``.
 
@@ -79,7 +80,7 @@ def finalize(ctx: StageContext, plan: None) -> None:
             if not checks.ok:
                 raise GraphError(f"the graph does not match the tables after the load:\n"
                                  f"{checks.summary()}")
-        ctx.quality_rows(_quality(store, bad))
+        ctx.quality_rows(_quality(store, bad, _block_ids(ctx)))
         stamp = {"stage": ctx.stage.name, "stage_run_id": ctx.run.stage_run_id,
                  "output_hash": snap.fingerprint(), "version": report.version,
                  "dataset": params.dataset}
@@ -89,9 +90,25 @@ def finalize(ctx: StageContext, plan: None) -> None:
     _write_local_stamp(ctx.ws, stamp)
 
 
-def _quality(store, violations: int) -> list[dict[str, Any]]:
+def _block_ids(ctx: StageContext) -> list[int]:
+    """Every block of the volume: those that made supervoxels (the grid every blockwise
+    stage shares)."""
+    import pyarrow.compute as pc
+
+    return sorted(pc.unique(ctx.read_table("supervoxels")["block"]).to_pylist())
+
+
+def _quality(store, violations: int, blocks: list[int]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for r in store.read(_BLOCK_STATS).records():
+    records = store.read(_BLOCK_STATS).records()
+    # a block without a synapse is a 0, not a missing unit: leaving it out would compare
+    # only the blocks that have synapses and hide a region's deficit
+    seen = {r["block"] for r in records}
+    for b in blocks:
+        if b not in seen:
+            rows += [{"metric": m, "value": 0, "block": b}
+                     for m in ("synapses", "bodies", "connections", "connections_per_neuron")]
+    for r in records:
         distinct = len(set(r["pres"]) | set(r["posts"]))
         rows += [
             {"metric": "synapses", "value": r["synapses"], "block": r["block"]},
