@@ -9,6 +9,7 @@ Routes::
     POST /graphql    {"query", "variables", "operationName"}             read token (write for
                                                                           mutations)
     POST /cypher     {"query", "params", "timeoutS"} read-only Cypher    read token
+    /api/..., /profile  the neuPrint front door (cxgraph/api/neuprint.py)  read token
 
 Every request except ``/health`` and the GraphiQL page needs
 ``Authorization: Bearer <token>`` unless ``[api] anonymous_role`` is set. A
@@ -38,6 +39,7 @@ from cxgraph.api.auth import Principal, Role, TokenStore
 from cxgraph.api.context import Services, get_context
 from cxgraph.api.db import ApiGraph, is_timeout
 from cxgraph.api.errors import ApiError, BadInput, LimitExceeded, ReadOnly, Unauthenticated
+from cxgraph.api.neuprint import NeuprintDoor
 from cxgraph.api.params import ApiParams
 from cxgraph.api.provenance_store import ProvenanceReader
 from cxgraph.api.quota import Quotas, TooManyRequests
@@ -68,6 +70,7 @@ class ApiApp:
                  tokens: TokenStore | None = None, close_store: bool = False,
                  traceback: Callable[..., dict] | None = None):
         self.params = params or ApiParams()
+        self.root = Path(workspace_root)
         self.graph = ApiGraph(store, self.params)
         self.services = Services(graph=self.graph, params=self.params,
                                  provenance=ProvenanceReader(workspace_root),
@@ -79,6 +82,7 @@ class ApiApp:
         self.quotas = Quotas(self.params)
         self._close_store = close_store
         self._store = store
+        self.neuprint = NeuprintDoor(self)
 
     # --- ASGI ------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,11 +114,13 @@ class ApiApp:
                 principal = self._authenticate(scope)
                 async with self.quotas.hold(principal, cypher=True):
                     await self._cypher(receive, send, principal)
+            elif self.neuprint.handles(path):
+                await self.neuprint(scope, receive, send)
             elif path in ("/graphql", "/cypher", "/health") or path.startswith("/graphiql/"):
                 await _send_json(send, 405, {"error": f"{method} is not allowed on {path}"})
             else:
                 await _send_json(send, 404, {"error": f"no route {path}; try /graphql, "
-                                                      f"/cypher or /health"})
+                                                      f"/cypher, /health or /api/..."})
         except ApiError as e:
             extra = {"WWW-Authenticate": "Bearer"} if isinstance(e, Unauthenticated) else {}
             if isinstance(e, TooManyRequests):
@@ -231,21 +237,7 @@ class ApiApp:
         try:
             result = await self.graph.analyst(request["query"], params, timeout)
         except GraphError as e:
-            text = str(e)
-            if is_timeout(e):
-                code, status = "TIME_LIMIT", 400
-                text = (f"timeout: the query ran longer than the time limit of {timeout:g} s; "
-                        f"narrow it (LIMIT, fewer bodies, a smaller box)\n{text}")
-            elif isinstance(e, QueryRefused) or "read-only transaction" in text:
-                code, status = ReadOnly.code, ReadOnly.http_status
-            elif isinstance(e, ResultTooLarge):
-                code, status = "LIMIT_EXCEEDED", 413
-            elif isinstance(e, QueryTerminated):
-                code, status = "TERMINATED", 409
-            elif isinstance(e, GraphUnavailable):
-                code, status = "UNAVAILABLE", 503
-            else:
-                code, status = "CYPHER_ERROR", 400
+            code, status, text = cypher_error(e, timeout)
             await _send_json(send, status, {"error": text, "code": code})
             return
         await self._send_capped(send, {"columns": result.columns, "data": result.rows,
@@ -267,6 +259,25 @@ class ApiApp:
             raise BadInput(f"timeoutS: expected a number of seconds, 0 < timeoutS <= "
                            f"{limit:g}, got {value!r}", field="timeoutS")
         return min(float(value), limit)
+
+
+def cypher_error(e: GraphError, timeout: float) -> tuple[str, int, str]:
+    """(code, HTTP status, message) of an analyst Cypher failure; a time-out's message
+    starts with "timeout" (neuprint-python turns that word into its timeout error)."""
+    text = str(e)
+    if is_timeout(e):
+        return "TIME_LIMIT", 400, (f"timeout: the query ran longer than the time limit of "
+                                   f"{timeout:g} s; narrow it (LIMIT, fewer bodies, a smaller "
+                                   f"box)\n{text}")
+    if isinstance(e, QueryRefused) or "read-only transaction" in text:
+        return ReadOnly.code, ReadOnly.http_status, text
+    if isinstance(e, ResultTooLarge):
+        return "LIMIT_EXCEEDED", 413, text
+    if isinstance(e, QueryTerminated):
+        return "TERMINATED", 409, text
+    if isinstance(e, GraphUnavailable):
+        return "UNAVAILABLE", 503, text
+    return "CYPHER_ERROR", 400, text
 
 
 def format_error(error: GraphQLError) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -56,14 +56,15 @@ class ApiGraph:
             raise
         return result.records()
 
-    async def analyst(self, query: str, params: Mapping[str, Any], timeout_s: float):
+    async def analyst(self, query: str, params: Mapping[str, Any], timeout_s: float,
+                      convert: Callable[[Any], Any] | None = None):
         """The graph store's read-only analyst entry (plan check + READ transaction), with
         the row and response-size caps of ``[api]``, on the Cypher pool."""
         self.round_trips += 1
         loop = asyncio.get_running_loop()
         call = functools.partial(self.store.analyst, query, dict(params), timeout_s,
                                  max_rows=self.params.cypher_max_rows,
-                                 max_bytes=self.params.max_response_bytes)
+                                 max_bytes=self.params.max_response_bytes, convert=convert)
         return await loop.run_in_executor(self._cypher_pool, call)
 
     async def write(self, name: str, params: Mapping[str, Any]) -> dict[str, int]:

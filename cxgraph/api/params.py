@@ -14,6 +14,11 @@ class ApiParams(Params):
 
     host: str = "127.0.0.1"
     port: int = 8700
+    # the neuPrint front door (docs/neuprint.md): HTTPS on its own port (0 = off), with this
+    # certificate and key (PEM paths; "" = WS/tls/*.pem, self-signed, made on first use)
+    neuprint_port: int = 8701
+    tls_cert: str = ""
+    tls_key: str = ""
     anonymous_role: str = ""  # "" = anonymous access off; "read" lets requests without a token read
     max_first: int = 1000  # largest `first` (page size) of any list field
     max_ids: int = 1000  # largest id list argument (e.g. connections(pre, post))
@@ -46,6 +51,12 @@ class ApiParams(Params):
             if getattr(self, name) < 1:
                 raise ConfigError(f"api.{name}: expected a positive number, got "
                                   f"{getattr(self, name)!r}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("api.tls_cert and api.tls_key go together: give both, or neither "
+                              "for a generated self-signed certificate")
+        if not 0 <= self.neuprint_port < 65536:
+            raise ConfigError(f"api.neuprint_port: expected 0 (off) or a port, got "
+                              f"{self.neuprint_port!r}")
         if not self.timeout_s > 0 or self.rate_per_s < 0:
             raise ConfigError(f"api.timeout_s must be > 0 and api.rate_per_s >= 0; got "
                               f"{self.timeout_s!r}, {self.rate_per_s!r}")

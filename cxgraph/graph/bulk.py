@@ -29,7 +29,15 @@ import polars as pl
 
 from cxgraph.errors import GraphError, Neo4jServerError
 from cxgraph.graph.coords import point_csv_expr
-from cxgraph.graph.loader import Q_CREATED, Q_META, Q_OPERATIONS, LoadReport, body_rows
+from cxgraph.graph.loader import (
+    Q_CREATED,
+    Q_META,
+    Q_OPERATIONS,
+    LoadReport,
+    body_rows,
+    connection_rows,
+)
+from cxgraph.graph.meta import VOLUME_ROI, refresh_meta
 from cxgraph.graph.params import GraphParams
 from cxgraph.graph.snapshot import Snapshot
 from cxgraph.graph.store import GraphStore
@@ -72,11 +80,13 @@ def write_import_files(snap: Snapshot, directory: Path,
         pl.col("post").alias("post:long"), pl.col("upstream").alias("upstream:long"),
         pl.col("downstream").alias("downstream:long"),
         (pl.col("upstream") + pl.col("downstream")).alias("synweight:long"),
-        pl.col("status").alias("status"), pl.col("type").alias("type"),
+        pl.col("status").alias("status"), pl.col("status").alias("statusLabel"),
+        pl.col("type").alias("type"),
         pl.col("instance").alias("instance"), pl.col("name").alias("name"),
         pl.col("stage_run").alias("stageRun"), pl.col("block").alias("block:long"),
-        pl.lit("{}").alias("roiInfo"), pl.lit(v).alias("validFrom:long"),
-        pl.lit(v).alias("seenIn:long"),
+        pl.col("roi_info").alias("roiInfo"),
+        pl.when(pl.col("in_volume")).then(pl.lit("true")).alias(f"{VOLUME_ROI}:boolean"),
+        pl.lit(v).alias("validFrom:long"), pl.lit(v).alias("seenIn:long"),
         pl.when(pl.col("neuron")).then(pl.lit("Segment;Neuron")).otherwise(pl.lit("Segment"))
         .alias(":LABEL"))
     files_n.append(_write(seg, d / "segments.tsv"))
@@ -85,7 +95,7 @@ def write_import_files(snap: Snapshot, directory: Path,
     common = [pl.col("confidence").alias("confidence:double"),
               pl.col("stage_run").alias("stageRun"), pl.col("block").alias("block:long"),
               pl.lit(v).alias("validFrom:long"), pl.lit(v).alias("seenIn:long"),
-              pl.lit("Synapse").alias(":LABEL")]
+              pl.lit("true").alias(f"{VOLUME_ROI}:boolean"), pl.lit("Synapse").alias(":LABEL")]
     pre = s.select((pl.col("synapse_id") * 2).alias(":ID(Synapse)"),
                    pl.col("synapse_id").alias("synapseId:long"), pl.lit("pre").alias("type"),
                    point_csv_expr("pre_").alias("location:point"),
@@ -98,7 +108,7 @@ def write_import_files(snap: Snapshot, directory: Path,
                     pl.col("post_sv").alias("supervoxelId:long"), *common)
     files_n.append(_write(pl.concat([pre, post]), d / "synapses.tsv"))
 
-    conns = snap.connection_table(params.post_high_accuracy_threshold).with_row_index("k")
+    conns = connection_rows(snap, params).with_row_index("k")
     conns = conns.with_columns((pl.col("k").cast(pl.Int64) * 2).alias("pre_set_id"),
                                (pl.col("k").cast(pl.Int64) * 2 + 1).alias("post_set_id"))
     sets = pl.concat([
@@ -112,7 +122,8 @@ def write_import_files(snap: Snapshot, directory: Path,
     files_r.append(_write(conns.select(
         pl.col("pre").alias(":START_ID(Segment)"), pl.col("post").alias(":END_ID(Segment)"),
         pl.col("weight").alias("weight:long"), pl.col("weight_hr").alias("weightHR:long"),
-        pl.lit("{}").alias("roiInfo"), pl.lit(v).alias("validFrom:long"),
+        pl.col("weight_hp").alias("weightHP:long"), pl.col("roi_info").alias("roiInfo"),
+        pl.lit(v).alias("validFrom:long"),
         pl.lit(v).alias("seenIn:long"), pl.lit("ConnectsTo").alias(":TYPE")),
         d / "connects_to.tsv"))
     files_r.append(_write(pl.concat([
@@ -221,6 +232,7 @@ def finish_first_version(store: GraphStore, snap: Snapshot, params: GraphParams)
                          "hi": params.post_high_accuracy_threshold,
                          "hp": params.post_hp_threshold, "synapseLevel": True,
                          "source": snap.source})
+    refresh_meta(store, params.dataset)
     store.write("MATCH (ver:Version {version: $v}) SET ver.complete = true", {"v": v})
 
 

@@ -23,6 +23,7 @@ import polars as pl
 
 from cxgraph.errors import GraphError
 from cxgraph.graph.coords import point_expr
+from cxgraph.graph.meta import VOLUME_ROI, body_roi_info, connection_roi_info, refresh_meta
 from cxgraph.graph.params import GraphParams
 from cxgraph.graph.snapshot import Snapshot
 from cxgraph.graph.store import GraphStore
@@ -33,16 +34,19 @@ log = logging.getLogger(__name__)
 
 _CURRENT = "{x}.validTo IS NULL"
 
-Q_BODIES = """
+# Bodies carry the neuPrint properties (notes/neuprint-model.md; ROI counts from
+# meta.body_roi_info) beside cxgraph's own (seenIn/validFrom, stageRun, block).
+Q_BODIES = f"""
 UNWIND $rows AS row
-MERGE (s:Segment {bodyId: row.body_id})
-  ON CREATE SET s.validFrom = $v, s.roiInfo = '{}'
+MERGE (s:Segment {{bodyId: row.body_id}})
+  ON CREATE SET s.validFrom = $v
 SET s.seenIn = $v, s.size = row.size, s.pre = row.pre, s.post = row.post,
     s.upstream = row.upstream, s.downstream = row.downstream,
-    s.synweight = row.upstream + row.downstream, s.status = row.status, s.type = row.type,
-    s.instance = row.instance, s.name = row.name, s.stageRun = row.stage_run, s.block = row.block,
-    s.kind = row.kind, s.class = row.class
-SET s += coalesce(row.props, {})
+    s.synweight = row.upstream + row.downstream, s.status = row.status,
+    s.statusLabel = row.status, s.type = row.type, s.instance = row.instance, s.name = row.name,
+    s.roiInfo = row.roi_info, s.`{VOLUME_ROI}` = CASE WHEN row.in_volume THEN true END,
+    s.stageRun = row.stage_run, s.block = row.block, s.kind = row.kind, s.class = row.class
+SET s += coalesce(row.props, {{}})
 FOREACH (_ IN CASE WHEN row.neuron THEN [1] ELSE [] END | SET s:Neuron)
 FOREACH (_ IN CASE WHEN row.neuron THEN [] ELSE [1] END | REMOVE s:Neuron)
 """
@@ -52,13 +56,13 @@ UNWIND $rows AS row
 MERGE (a:Synapse {{synapseId: row.synapse_id, type: 'pre'}})
   ON CREATE SET a.validFrom = $v
 SET a.seenIn = $v, a.location = {point_expr("row.pre_")}, a.confidence = row.confidence,
-    a.bodyId = row.pre_body, a.supervoxelId = row.pre_sv, a.stageRun = row.stage_run,
-    a.block = row.block
+    a.`{VOLUME_ROI}` = true, a.bodyId = row.pre_body, a.supervoxelId = row.pre_sv,
+    a.stageRun = row.stage_run, a.block = row.block
 MERGE (b:Synapse {{synapseId: row.synapse_id, type: 'post'}})
   ON CREATE SET b.validFrom = $v
 SET b.seenIn = $v, b.location = {point_expr("row.post_")}, b.confidence = row.confidence,
-    b.bodyId = row.post_body, b.supervoxelId = row.post_sv, b.stageRun = row.stage_run,
-    b.block = row.block
+    b.`{VOLUME_ROI}` = true, b.bodyId = row.post_body, b.supervoxelId = row.post_sv,
+    b.stageRun = row.stage_run, b.block = row.block
 MERGE (a)-[:SynapsesTo]->(b)
 """
 
@@ -71,10 +75,12 @@ MATCH (a:Segment {bodyId: row.pre}), (b:Segment {bodyId: row.post})
 OPTIONAL MATCH (a)-[e:ConnectsTo]->(b) WHERE e.validTo IS NULL
 WITH a, b, row, e,
      (e IS NOT NULL AND e.weight = row.weight AND e.weightHR = row.weight_hr) AS same
-FOREACH (_ IN CASE WHEN same THEN [1] ELSE [] END | SET e.seenIn = $v)
+FOREACH (_ IN CASE WHEN same THEN [1] ELSE [] END |
+  SET e.seenIn = $v, e.weightHP = row.weight_hp, e.roiInfo = row.roi_info)
 FOREACH (_ IN CASE WHEN e IS NOT NULL AND NOT same THEN [1] ELSE [] END | SET e.validTo = $v)
 FOREACH (_ IN CASE WHEN same THEN [] ELSE [1] END |
-  CREATE (a)-[:ConnectsTo {weight: row.weight, weightHR: row.weight_hr, roiInfo: '{}',
+  CREATE (a)-[:ConnectsTo {weight: row.weight, weightHR: row.weight_hr,
+                           weightHP: row.weight_hp, roiInfo: row.roi_info,
                            validFrom: $v, seenIn: $v}]->(b))
 FOREACH (_ IN CASE WHEN $synapseLevel THEN [1] ELSE [] END |
   MERGE (ps:SynapseSet {synapseSetId: row.pre_set})
@@ -87,8 +93,8 @@ FOREACH (_ IN CASE WHEN $synapseLevel THEN [1] ELSE [] END |
 Q_FRESH_CONNECTIONS = """
 UNWIND $rows AS row
 MATCH (a:Segment {bodyId: row.pre}), (b:Segment {bodyId: row.post})
-CREATE (a)-[:ConnectsTo {weight: row.weight, weightHR: row.weight_hr, roiInfo: '{}',
-                         validFrom: $v, seenIn: $v}]->(b)
+CREATE (a)-[:ConnectsTo {weight: row.weight, weightHR: row.weight_hr, weightHP: row.weight_hp,
+                         roiInfo: row.roi_info, validFrom: $v, seenIn: $v}]->(b)
 FOREACH (_ IN CASE WHEN $synapseLevel THEN [1] ELSE [] END |
   CREATE (a)-[:Contains]->(ps:SynapseSet {synapseSetId: row.pre_set})
   CREATE (b)-[:Contains]->(qs:SynapseSet {synapseSetId: row.post_set})
@@ -132,10 +138,12 @@ MATCH (ps:SynapseSet {{synapseSetId: row.pre_set}})
 MATCH (qs:SynapseSet {{synapseSetId: row.post_set}})
 CREATE (a:Synapse {{synapseId: row.synapse_id, type: 'pre', validFrom: $v, seenIn: $v,
                    location: {point_expr("row.pre_")}, confidence: row.confidence,
+                   `{VOLUME_ROI}`: true,
                    bodyId: row.pre_body, supervoxelId: row.pre_sv, stageRun: row.stage_run,
                    block: row.block}})
 CREATE (b:Synapse {{synapseId: row.synapse_id, type: 'post', validFrom: $v, seenIn: $v,
                    location: {point_expr("row.post_")}, confidence: row.confidence,
+                   `{VOLUME_ROI}`: true,
                    bodyId: row.post_body, supervoxelId: row.post_sv, stageRun: row.stage_run,
                    block: row.block}})
 CREATE (a)-[:SynapsesTo]->(b)
@@ -357,7 +365,18 @@ def body_rows(snap: Snapshot, params: GraphParams) -> pl.DataFrame:
     neuron = pl.when(pl.col("kind").is_not_null()).then(pl.col("kind") == "neuron").otherwise(rule)
     props = (b["properties"].str.json_decode(infer_schema_length=None)
              if b["properties"].null_count() < b.height else pl.lit(None))
-    return b.with_columns(neuron.alias("neuron"), props.alias("props")).drop("properties")
+    return body_roi_info(b.with_columns(neuron.alias("neuron"), props.alias("props"))
+                         .drop("properties"))
+
+
+def connection_rows(snap: Snapshot, params: GraphParams) -> pl.DataFrame:
+    """One row per connected body pair and kind: weights (neuPrint's weight, weightHR,
+    weightHP under the ``[graph]`` thresholds), ROI counts and the SynapseSet ids."""
+    conns = snap.connection_table(params.post_high_accuracy_threshold,
+                                  params.post_hp_threshold)
+    return connection_roi_info(conns).with_columns(
+        pl.format("{}_{}_pre", "pre", "post").alias("pre_set"),
+        pl.format("{}_{}_post", "pre", "post").alias("post_set"))
 
 
 def synapse_rows(snap: Snapshot) -> pl.DataFrame:
@@ -405,9 +424,7 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
     bodies = body_rows(snap, params)
     _write(store, Q_BODIES, bodies, {"v": v}, "bodies", phases)
     syn = synapse_rows(snap)
-    conns = snap.connection_table(params.post_high_accuracy_threshold).with_columns(
-        pl.format("{}_{}_pre", "pre", "post").alias("pre_set"),
-        pl.format("{}_{}_post", "pre", "post").alias("post_set"))
+    conns = connection_rows(snap, params)
     chem = conns.filter(pl.col("type").fill_null("chemical") == "chemical")
     _write(store, Q_FRESH_CONNECTIONS if fresh else Q_CONNECTIONS, chem,
            {"v": v, "synapseLevel": snap.synapse_level},
@@ -460,6 +477,7 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
                          "hi": params.post_high_accuracy_threshold,
                          "hp": params.post_hp_threshold, "synapseLevel": snap.synapse_level,
                          "source": snap.source})
+    refresh_meta(store, params.dataset)
     store.write("MATCH (ver:Version {version: $v}) SET ver.complete = true", {"v": v})
     dt = time.perf_counter() - t0
     report = LoadReport(

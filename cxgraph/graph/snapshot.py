@@ -179,26 +179,31 @@ class Snapshot:
                                    pl.col("upstream").alias("post"))
         return out.sort("body_id")
 
-    def connection_table(self, high_accuracy: float = 0.0) -> pl.DataFrame:
-        """pre, post, weight, weight_hr, type: one row per connected body pair.
+    def connection_table(self, high_accuracy: float = 0.0,
+                         high_precision: float | None = None) -> pl.DataFrame:
+        """pre, post, weight, weight_hr, weight_hp, type: one row per connected body pair.
 
         From synapses: ``weight_hr`` counts all, ``weight`` those with
-        confidence >= ``high_accuracy`` (neuPrint's weight / weightHR). From an
-        edge list: both are the listed weight (summed over repeated pairs), one
+        confidence >= ``high_accuracy``, ``weight_hp`` those >= ``high_precision``
+        (default ``high_accuracy``) (neuPrint's weight / weightHR / weightHP). From an
+        edge list: all three are the listed weight (summed over repeated pairs), one
         row per pair and type (``chemical`` or ``electrical``; electrical pairs
         come once per cell pair from ``snapshot_from_edge_list``).
         """
+        hp = high_accuracy if high_precision is None else high_precision
         if self.synapse_level:
             return self.synapses.group_by("pre_body", "post_body").agg(
                 pl.len().alias("weight_hr"),
                 (pl.col("confidence") >= high_accuracy).sum().cast(pl.Int64).alias("weight"),
+                (pl.col("confidence") >= hp).sum().cast(pl.Int64).alias("weight_hp"),
             ).rename({"pre_body": "pre", "post_body": "post"}).with_columns(
                 pl.lit(None, pl.Utf8).alias("type")).sort("pre", "post")
         kind = pl.when(is_electrical(pl.col("type"))).then(pl.lit("electrical")).otherwise(
             pl.lit("chemical"))
         return self.edges.with_columns(kind.alias("type")).group_by("pre", "post", "type").agg(
             pl.col("weight").sum().alias("weight"),
-        ).with_columns(pl.col("weight").alias("weight_hr")).sort("pre", "post", "type")
+        ).with_columns(pl.col("weight").alias("weight_hr"),
+                       pl.col("weight").alias("weight_hp")).sort("pre", "post", "type")
 
 
 ELECTRICAL = ("electrical", "gap", "gapjunction", "gap junction", "gap_junction", "gj", "ej")

@@ -24,7 +24,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -287,6 +287,7 @@ class GraphStore:
         timeout_s: float | None = None,
         max_rows: int | None = None,
         max_bytes: int | None = None,
+        convert: Callable[[Any], Any] | None = None,
     ) -> QueryResult:
         """The read-only entry for analysts: refuses anything but a pure read of the graph.
 
@@ -294,7 +295,8 @@ class GraphStore:
         plan passes ``readonly.refusal``; it then runs once in a READ-mode transaction,
         which the server also refuses to let write. Rows stream in: past ``max_rows`` the
         result is cut (``truncated``), past ``max_bytes`` (approximate JSON size) the query
-        is stopped and ``ResultTooLarge`` raised.
+        is stopped and ``ResultTooLarge`` raised. ``convert`` turns each driver value into
+        JSON-able Python (default ``plain``; the neuPrint front door passes its own).
         """
         params = dict(params or {})
         qtype, plan = self.explain(query, params)
@@ -302,7 +304,7 @@ class GraphStore:
         if why:
             raise QueryRefused(f"read-only Cypher: {why}.\nquery: {query}")
         return self._read_once(query, params, timeout_s or self.query_timeout_s,
-                               max_rows, max_bytes)
+                               max_rows, max_bytes, convert or plain)
 
     def query_type(self, query: str, params: Mapping[str, Any] | None = None) -> str:
         """The planner's query type: ``r``, ``rw``, ``w`` or ``s`` (schema)."""
@@ -325,7 +327,8 @@ class GraphStore:
         return str(summary.query_type), dict(summary.plan or {})
 
     def _read_once(self, query: str, params: dict[str, Any], timeout_s: float,
-                   max_rows: int | None, max_bytes: int | None) -> QueryResult:
+                   max_rows: int | None, max_bytes: int | None,
+                   convert: Callable[[Any], Any] = plain) -> QueryResult:
         """One attempt (a person's query is not retried), streamed under the caps."""
         fetch = max(1, min(1000, (max_rows or 1000) + 1))
         try:
@@ -337,7 +340,7 @@ class GraphStore:
                 for rec in res:
                     if max_rows is not None and len(rows) >= max_rows:
                         return QueryResult(cols, rows, truncated=True)
-                    row = [plain(v) for v in rec.values()]
+                    row = [convert(v) for v in rec.values()]
                     size += approx_json_bytes(row)
                     if max_bytes is not None and size > max_bytes:
                         raise ResultTooLarge(
