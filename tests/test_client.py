@@ -340,3 +340,17 @@ def test_graphiql_runs_the_starter_query_in_chromium(world, tmp_path):
         assert urls and all(u.startswith(world["url"]) for u in urls), urls
     finally:
         driver.quit()
+
+
+def test_reloading_unchanged_tables_after_an_annotation_keeps_it(world):
+    """The tables of version 2 loaded again after the annotation (version 3): a re-load of
+    version 2, no new version; version 3 stays current and the annotation stays on the
+    body (the tables' older type does not overwrite it)."""
+    store = world["store"]
+    report = load_snapshot(store, make_v2(world["runs"]))
+    assert (report.version, report.reloaded) == (2, True)
+    assert [v["version"] for v in gql(world["app"], world["read"], "{ versions { version } }")[
+        "versions"]] == [1, 2, 3]
+    assert store.read("MATCH (m:Meta) RETURN m.currentVersion").rows == [[3]]
+    assert store.read("MATCH (n:Segment {bodyId: $a}) RETURN n.type, n.instance",
+                      {"a": A}).rows == [["KCg", "KCg-1"]]

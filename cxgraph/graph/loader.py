@@ -40,10 +40,15 @@ Q_BODIES = f"""
 UNWIND $rows AS row
 MERGE (s:Segment {{bodyId: row.body_id}})
   ON CREATE SET s.validFrom = $v
+// an analyst's annotation (versioned, on :Annotation nodes) outranks the tables' values
+WITH s, row, EXISTS {{ (s)-[:HasAnnotation]->(:Annotation) }} AS annotated
 SET s.seenIn = $v, s.size = row.size, s.pre = row.pre, s.post = row.post,
     s.upstream = row.upstream, s.downstream = row.downstream,
-    s.synweight = row.upstream + row.downstream, s.status = row.status,
-    s.statusLabel = row.status, s.type = row.type, s.instance = row.instance, s.name = row.name,
+    s.synweight = row.upstream + row.downstream,
+    s.status = CASE WHEN annotated THEN s.status ELSE row.status END,
+    s.statusLabel = CASE WHEN annotated THEN s.statusLabel ELSE row.status END,
+    s.type = CASE WHEN annotated THEN s.type ELSE row.type END,
+    s.instance = CASE WHEN annotated THEN s.instance ELSE row.instance END, s.name = row.name,
     s.roiInfo = row.roi_info, s.`{VOLUME_ROI}` = CASE WHEN row.in_volume THEN true END,
     s.stageRun = row.stage_run, s.block = row.block, s.kind = row.kind, s.class = row.class
 SET s += coalesce(row.props, {{}})
@@ -271,10 +276,15 @@ RETURN collect(id)[..10] AS ids, count(id) AS n
 Q_META = """
 MERGE (m:Meta {dataset: $dataset})
   ON CREATE SET m.uuid = $uuid
-SET m.currentVersion = $v, m.voxelSize = $voxelSize, m.voxelUnits = 'nanometers',
+// a re-load of older tables after an annotation keeps the newer version current
+SET m.currentVersion = CASE WHEN coalesce(m.currentVersion, 0) > $v THEN m.currentVersion
+                            ELSE $v END,
+    m.voxelSize = $voxelSize, m.voxelUnits = 'nanometers',
     m.postHighAccuracyThreshold = $hi, m.postHPThreshold = $hp,
     m.synapseLevel = $synapseLevel, m.source = $source,
-    m.lastDatabaseEdit = toString(datetime()), m.latestMutationId = $v,
+    m.lastDatabaseEdit = toString(datetime()),
+    m.latestMutationId = CASE WHEN coalesce(m.latestMutationId, 0) > $v THEN m.latestMutationId
+                              ELSE $v END,
     m.statusDefinitions = coalesce(m.statusDefinitions, '{}'),
     m.primaryRois = coalesce(m.primaryRois, []), m.superLevelRois = coalesce(m.superLevelRois, []),
     m.roiInfo = coalesce(m.roiInfo, '{}'), m.roiHierarchy = coalesce(m.roiHierarchy, '{}'),
@@ -336,19 +346,23 @@ def _write(store: GraphStore, query: str, df: pl.DataFrame, params: dict[str, An
 
 def choose_version(store: GraphStore, dataset: str, fingerprint: str) -> tuple[int, bool]:
     """(version to write, whether it is a re-load of the current one)."""
+    # Compared with the newest *load* (versions made by annotations carry no fingerprint):
+    # unchanged tables after an annotation are a re-load, not a new version.
     rows = store.read(
-        "OPTIONAL MATCH (m:Meta {dataset: $d}) "
-        "OPTIONAL MATCH (v:Version) WITH m, v ORDER BY v.version DESC LIMIT 1 "
-        "RETURN m.currentVersion AS current, v.version AS last, v.fingerprint AS fp, "
-        "v.complete AS complete", {"d": dataset}).records()[0]
-    last = rows["last"]
+        "OPTIONAL MATCH (v:Version) WITH max(v.version) AS last "
+        "OPTIONAL MATCH (l:Version) WHERE l.fingerprint IS NOT NULL "
+        "WITH last, l ORDER BY l.version DESC LIMIT 1 "
+        "RETURN last, l.version AS loaded, l.fingerprint AS fp, l.complete AS complete",
+        {"d": dataset}).records()
+    last = rows[0]["last"] if rows else None
     if last is None:
         return 1, False
-    if rows["fp"] == fingerprint:
-        return last, bool(rows["complete"])
-    if not rows["complete"]:
+    loaded, fp, complete = rows[0]["loaded"], rows[0]["fp"], rows[0]["complete"]
+    if loaded is not None and fp == fingerprint:
+        return loaded, bool(complete)
+    if loaded is not None and not complete:
         raise GraphError(
-            f"the load of version {last} was interrupted and these tables differ from it; "
+            f"the load of version {loaded} was interrupted and these tables differ from it; "
             f"re-run that load first, or clear the graph (`cxgraph init-graph --clear`)"
         )
     return last + 1, False
