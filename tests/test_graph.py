@@ -102,6 +102,12 @@ def test_second_version_keeps_old_answers_as_of(graph, tmp_path):
     assert load_snapshot(graph, from_workspace(workspace_with(tmp_path / "b", V2))).reloaded
     assert counts(graph) == c2
     assert check_graph(graph).ok
+    # version 1's tables again would bring back body 100 (retired in version 2): refused
+    # before anything is written, no half-made version 3
+    with pytest.raises(GraphError, match="reappear.*nothing was written"):
+        load_snapshot(graph, from_workspace(workspace_with(tmp_path / "a", V1)))
+    assert counts(graph) == c2
+    assert graph.read("MATCH (v:Version) RETURN max(v.version)").rows == [[2]]
 
 
 def test_lineage_queries_answer_exactly(graph, tmp_path):

@@ -266,11 +266,11 @@ CALL (s) {
 } IN TRANSACTIONS OF 10000 ROWS
 """
 
-Q_REAPPEARED = """
-CALL () { MATCH (s:Segment) WHERE s.seenIn = $v AND s.validTo IS NOT NULL RETURN s.bodyId AS id
+Q_RETIRED_IDS = """
+CALL () { MATCH (s:Segment) WHERE s.validTo IS NOT NULL RETURN s.bodyId AS id
           UNION
-          MATCH (s:Synapse) WHERE s.seenIn = $v AND s.validTo IS NOT NULL RETURN s.synapseId AS id }
-RETURN collect(id)[..10] AS ids, count(id) AS n
+          MATCH (s:Synapse) WHERE s.validTo IS NOT NULL RETURN s.synapseId AS id }
+RETURN collect(DISTINCT id) AS ids
 """
 
 Q_META = """
@@ -342,6 +342,25 @@ def _write(store: GraphStore, query: str, df: pl.DataFrame, params: dict[str, An
         phases[what] = round(phases.get(what, 0.0) + dt, 3)
     if df.height:
         log.info("loaded %d %s in %.1f s", df.height, what, dt)
+
+
+def _refuse_revived_ids(store: GraphStore, snap: Snapshot) -> None:
+    """Refuse, before anything is written, tables that bring back a body or synapse id
+    retired in an earlier version: one node holds one validity interval, so a revived id
+    would rewrite history (ids are minted, never reused)."""
+    retired = set(store.read(Q_RETIRED_IDS).records()[0]["ids"])
+    if not retired:
+        return
+    ids = set(snap.body_table()["body_id"].to_list())
+    if snap.synapses.height:
+        ids |= set(snap.synapses["synapse_id"].to_list())
+    back = sorted(ids & retired)
+    if back:
+        raise GraphError(
+            f"{len(back)} body/synapse id(s) retired in an earlier version reappear in "
+            f"{snap.source} (e.g. {back[:10]}); ids are minted, never reused, so nothing was "
+            "written: a re-run must mint new ids (the same body or synapse coming back after "
+            "a different run in between is not supported yet)")
 
 
 def choose_version(store: GraphStore, dataset: str, fingerprint: str) -> tuple[int, bool]:
@@ -417,6 +436,8 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
     fresh = v == 1 and not reload and not store.read(
         "MATCH (n) WHERE n:Segment OR n:Synapse OR n:Supervoxel OR n:Version "
         "RETURN count(n) > 0").rows[0][0]
+    if not fresh:
+        _refuse_revived_ids(store, snap)
     kind = {"pipeline": "agglomerate" if v == 1 else "rerun"}.get(snap.kind, snap.kind)
     op_id = f"v{v}:{kind}"
     log.info("loading %s as version %d%s", snap.source, v, " (re-load)" if reload else "")
@@ -479,12 +500,6 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
     store.run_in_transactions(Q_CREATED, {"v": v, "op": op_id})
     phases["sweep+created"] = round(time.perf_counter() - t_sweep, 3)
     created = store.read("MATCH (s:Segment {validFrom: $v}) RETURN count(s)", {"v": v}).rows[0][0]
-    bad = store.read(Q_REAPPEARED, {"v": v}).records()[0]
-    if bad["n"]:
-        raise GraphError(
-            f"{bad['n']} body/synapse id(s) retired in an earlier version reappear in "
-            f"{snap.source} (e.g. {bad['ids']}); ids are minted, never reused — a re-run "
-            "must mint new ids")
     vx = snap.voxel_size
     store.write(Q_META, {"dataset": params.dataset, "uuid": str(uuid.uuid4()), "v": v,
                          "voxelSize": [vx[2], vx[1], vx[0]],  # neuPrint order x, y, z

@@ -8,20 +8,21 @@ side of the cleft (``partners.py``: the post body under the site, the pre body w
 voxels' predicted directions land) and their bodies (``tables/supervoxels``).
 
 Output ``tables/synapse_candidates``: synapse_id (``cxgraph.ids.synapse_id``: block +
-local), pre_sv, post_sv, pre_body, post_body, pre_z/y/x, post_z/y/x (voxels),
-confidence, size, block. L4 quality per block: ``synapses``, ``confidence_mean``,
-``confidence_p10``, ``unassigned_fraction`` (a partner on no body, or both on one:
-an autapse), ``autapses``.
+a local id hashed from what the synapse is, ``_local_id``), pre_sv, post_sv, pre_body,
+post_body, pre_z/y/x, post_z/y/x (voxels), confidence, size, block. L4 quality per
+block: ``synapses``, ``confidence_mean``, ``confidence_p10``, ``unassigned_fraction``
+(a partner on no body, or both on one: an autapse), ``autapses``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Any
 
 import numpy as np
 
-from cxgraph.ids import synapse_id
+from cxgraph.ids import MAX_LOCAL, synapse_id
 from cxgraph.params import Params
 from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
 from pipeline.segment.agglomeration import BodyLookup
@@ -80,9 +81,10 @@ def synapses_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     if rows:
         pre_b = bodies(np.array([r["pre_sv"] for r in rows], np.uint64))
         post_b = bodies(np.array([r["post_sv"] for r in rows], np.uint64))
+        taken: set[int] = set()
         for k, r in enumerate(rows):
-            r.update(synapse_id=synapse_id(block.index, k + 1), pre_body=int(pre_b[k]),
-                     post_body=int(post_b[k]))
+            r.update(synapse_id=synapse_id(block.index, _local_id(r, taken)),
+                     pre_body=int(pre_b[k]), post_body=int(post_b[k]))
     ctx.rows("synapse_candidates", block, rows)
     conf = np.array([r["confidence"] for r in rows])
     autapse = sum(1 for r in rows if r["pre_body"] == r["post_body"] != 0)
@@ -94,6 +96,21 @@ def synapses_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
             {"metric": "unassigned_fraction",
              "value": unassigned / len(rows) if rows else 0.0},
             {"metric": "autapses", "value": float(autapse)}]
+
+
+def _local_id(row: dict[str, Any], taken: set[int]) -> int:
+    """A synapse's local id names what it is (its post voxel and its two supervoxels), as
+    a body id names its supervoxels: a re-run that finds the same synapse keeps its id,
+    and a changed one gets a new id instead of taking over the number of another
+    (ids are never reused for something else). Collisions in a block move to the next
+    free number, in the rows' (sorted, deterministic) order."""
+    key = (f"{row['post_z']:.0f},{row['post_y']:.0f},{row['post_x']:.0f},"
+           f"{row['pre_sv']},{row['post_sv']}")
+    local = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % MAX_LOCAL + 1
+    while local in taken:
+        local = local % MAX_LOCAL + 1
+    taken.add(local)
+    return local
 
 
 COLUMNS = {"synapse_id": "int64", "pre_sv": "int64", "post_sv": "int64", "pre_body": "int64",
