@@ -39,12 +39,22 @@ from typing import TYPE_CHECKING, Any
 import neo4j.graph
 import neo4j.spatial
 
+from cxgraph.api.asgi import (
+    Receive,
+    Scope,
+    Send,
+    _loads,
+    _read_body,
+    _send,
+    _send_json,
+    cypher_error,
+)
 from cxgraph.api.errors import ApiError, BadInput
 from cxgraph.errors import GraphError
 from cxgraph.graph.meta import INTERNAL
 
 if TYPE_CHECKING:
-    from cxgraph.api.app import ApiApp, Receive, Scope, Send
+    from cxgraph.api.app import ApiApp
     from cxgraph.api.auth import Principal
 
 SERVER_VERSION = "1.7.0"  # neuPrintHTTP version we answer to; < 1.7.3 keeps clients on JSON
@@ -167,7 +177,6 @@ class NeuprintDoor:
         return path.startswith("/api/") or path == "/profile"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from cxgraph.api.app import _send_json
         from cxgraph.api.auth import Role
         from cxgraph.api.errors import Unauthenticated
 
@@ -243,7 +252,6 @@ class NeuprintDoor:
         import asyncio
         from urllib.parse import parse_qs
 
-        from cxgraph.api.app import _send, _send_json
         from cxgraph.api.skeletons import NoSkeleton, skeleton_swc
 
         fmt = parse_qs(scope.get("query_string", b"").decode()).get("format", ["swc"])[0]
@@ -261,7 +269,6 @@ class NeuprintDoor:
         await _send(send, 200, swc.encode(), "text/plain; charset=utf-8")
 
     async def _custom(self, receive: Receive, send: Send) -> None:
-        from cxgraph.api.app import _loads, _read_body, _send_json, cypher_error
 
         request = _loads(await _read_body(receive), "request body")
         if not isinstance(request, dict) or not isinstance(request.get("cypher"), str):
