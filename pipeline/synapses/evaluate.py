@@ -163,22 +163,14 @@ def _extract_on(ws, labels: np.ndarray):
     import polars as pl
 
     from pipeline.segment.agglomeration import BodyLookup
-    from pipeline.synapses.detect import candidates
-    from pipeline.synapses.partners import assign
+    from pipeline.synapses.extract_stage import extract
     from pipeline.synapses.predict_stage import DIR_UNITS
 
-    p = ws.config["synapses"]
     prob = np.asarray(ws.array("synapse_post")[...], np.float32) / 255.0
     direction = np.asarray(ws.array("synapse_dir")[...], np.float32) / DIR_UNITS
     ids = np.unique(labels).astype(np.uint64)
-    bodies = BodyLookup.of(ids, ids)
-    rows = []
-    for c in candidates(prob, direction, p.threshold, p.min_voxels):
-        if c["confidence"] < p.min_confidence:
-            continue
-        for syn in assign(c, direction, labels, bodies, p.min_share, p.min_votes):
-            if syn["pre_sv"]:
-                rows.append({**{f"pre_{a}": float(syn["pre"][k]) for k, a in enumerate("zyx")},
-                             **{f"post_{a}": float(syn["post"][k]) for k, a in enumerate("zyx")}})
+    rows = [r for r in extract(prob, direction, labels, BodyLookup.of(ids, ids),
+                               ws.config["synapses"]) if r["pre_sv"]]
     cols = [f"{s}_{a}" for s in ("pre", "post") for a in "zyx"]
-    return pl.DataFrame(rows, schema=dict.fromkeys(cols, pl.Float64))
+    return pl.DataFrame([{c: r[c] for c in cols} for r in rows],
+                        schema=dict.fromkeys(cols, pl.Float64))

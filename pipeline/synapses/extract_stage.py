@@ -65,18 +65,11 @@ def synapses_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     svs = ctx.read("supervoxels", roi)
     lo, hi = np.array(block.write_roi.begin), np.array(block.write_roi.end)
     origin = np.array(roi.begin)
-    rows = []
-    for c in candidates(prob, direction, p.threshold, p.min_voxels):
-        post = c["post"] + origin
-        if c["confidence"] < p.min_confidence or np.any(post < lo) or np.any(post >= hi):
-            continue
-        for syn in assign(c, direction, svs, bodies, p.min_share, p.min_votes):
-            pre, post = syn["pre"] + origin, syn["post"] + origin
-            rows.append({"pre_sv": syn["pre_sv"], "post_sv": syn["post_sv"],
-                         "pre_z": float(pre[0]), "pre_y": float(pre[1]), "pre_x": float(pre[2]),
-                         "post_z": float(post[0]), "post_y": float(post[1]),
-                         "post_x": float(post[2]), "confidence": syn["confidence"],
-                         "size": syn["size"]})
+
+    def owned(post: np.ndarray) -> bool:  # a synapse on a block face is counted once
+        return bool(np.all(post + origin >= lo) and np.all(post + origin < hi))
+
+    rows = extract(prob, direction, svs, bodies, p, owned, origin)
     rows.sort(key=lambda r: (r["post_z"], r["post_y"], r["post_x"]))
     if rows:
         pre_b = bodies(np.array([r["pre_sv"] for r in rows], np.uint64))
@@ -96,6 +89,25 @@ def synapses_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
             {"metric": "unassigned_fraction",
              "value": unassigned / len(rows) if rows else 0.0},
             {"metric": "autapses", "value": float(autapse)}]
+
+
+def extract(prob: np.ndarray, direction: np.ndarray, svs: np.ndarray, bodies: BodyLookup,
+            p: SynapseParams, owned=None, origin=(0, 0, 0)) -> list[dict[str, Any]]:
+    """Synapse rows (supervoxels, points + ``origin``, confidence, size) of predictions in
+    one array frame: candidates (``detect.candidates``) above the thresholds whose peak
+    ``owned`` accepts, split into their partners (``partners.assign``)."""
+    rows = []
+    for c in candidates(prob, direction, p.threshold, p.min_voxels):
+        if c["confidence"] < p.min_confidence or (owned is not None and not owned(c["post"])):
+            continue
+        for syn in assign(c, direction, svs, bodies, p.min_share, p.min_votes):
+            pre, post = syn["pre"] + origin, syn["post"] + origin
+            rows.append({"pre_sv": syn["pre_sv"], "post_sv": syn["post_sv"],
+                         "pre_z": float(pre[0]), "pre_y": float(pre[1]), "pre_x": float(pre[2]),
+                         "post_z": float(post[0]), "post_y": float(post[1]),
+                         "post_x": float(post[2]), "confidence": syn["confidence"],
+                         "size": syn["size"]})
+    return rows
 
 
 def _local_id(row: dict[str, Any], taken: set[int]) -> int:
