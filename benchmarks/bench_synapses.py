@@ -5,7 +5,8 @@ the three L4 stages (synapse_prediction, synapses, refine) once per method on co
 the same workspace, and scores each against the phantom's true synapses with CREMI-style
 partner matching (``pipeline/synapses/evaluate.py``): with the true segmentation
 (detection and direction alone) and with the pipeline's own; inside a region (e.g. a
-staining-gradient corner) and outside it.
+staining-gradient corner) and outside it; and how well the refinement finds the
+segmentation's errors (``pipeline/synapses/refine_scores.py``), and the L4 stages' speed.
 
 Run: ``python benchmarks/bench_synapses.py --workdir DIR [--shape 24,384,384] [--seed 1]
 [--fault staining-gradient:toward=y+x+,strength=0.85] [--region 0:24,192:384,192:384]``
@@ -19,6 +20,8 @@ import json
 import shutil
 import time
 from pathlib import Path
+
+import numpy as np
 
 
 def main() -> None:
@@ -37,6 +40,7 @@ def main() -> None:
     from pipeline.phantom import PhantomParams, render_phantom
     from pipeline.registry import run_pipeline
     from pipeline.synapses.evaluate import score_workspace
+    from pipeline.synapses.refine_scores import refinement_scores
 
     shape = tuple(int(v) for v in a.shape.split(","))
     phantom = a.workdir / "phantom"
@@ -59,7 +63,9 @@ def main() -> None:
         t = time.perf_counter()
         run_pipeline(ws, start="synapse_prediction", until="refine")
         times[method] = time.perf_counter() - t
-        row = {"method": method, "l4_seconds": round(times[method], 1)}
+        row = {"method": method, "l4_seconds": round(times[method], 1),
+               "l4_mvoxel_per_s": round(np.prod(shape) / 1e6 / times[method], 3),
+               "refinement": refinement_scores(ws, phantom)}
         for label, kw in (("true_seg", {"true_segmentation": True}), ("own_seg", {})):
             for where, rkw in (("all", {}), ("region", {"roi": region}),
                                ("outside", {"roi": region, "outside": True})):

@@ -98,7 +98,7 @@ def segmentation_after_refine(segmentation: np.ndarray, operations) -> np.ndarra
     return fastremap.remap(segmentation, to, preserve_missing_labels=True)
 
 
-def _workspace_truth(ws, phantom_dir):
+def workspace_truth(ws, phantom_dir):
     """(true labels, true synapses) of a workspace's phantom, in the aligned frame (moved
     by the gauge constant, ``pipeline.segment.evaluate``)."""
     from pathlib import Path
@@ -144,7 +144,7 @@ def score_workspace(ws, phantom_dir, roi=None, outside: bool = False,
     detection and direction alone, as CREMI scores partners."""
     import polars as pl
 
-    gt, truth = _workspace_truth(ws, phantom_dir)
+    gt, truth = workspace_truth(ws, phantom_dir)
     vs = ws.array("aligned").attrs.get("voxel_size", (40.0, 8.0, 8.0))
     if true_segmentation:
         pred, seg = _extract_on(ws, gt), None
