@@ -13,8 +13,11 @@ Each supervoxel stands for the true body it overlaps most (``evaluate.body_to_tr
   whose second-largest true body holds at least ``merge_share`` of its voxels (and
   ``merge_min_voxels``); recall is the share of those bodies the list names.
 
-``precision_top`` is the share of right rows among the list's first ``top`` (by rank):
-what a proofreader working down the list finds.
+``precision_top{top}`` is the share of right rows among the list's first ``top`` (by
+rank), and ``caught_top10`` / ``caught_top50`` the number of right rows among the first
+10 / 50: what a proofreader working down the list finds. ``voi_before`` / ``voi_after``:
+VOI (split + merge, ``pipeline.segment.evaluate.score``) of the agglomeration's
+segmentation and of the one after the safe merges — the merges must not make it worse.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import polars as pl
 
 def refinement_scores(ws, phantom_dir, top: int = 20, merge_share: float = 0.1,
                       merge_min_voxels: int = 1000) -> dict[str, float | int]:
+    from pipeline.segment.evaluate import score
     from pipeline.synapses.evaluate import (
         body_to_truth,
         segmentation_after_refine,
@@ -50,7 +54,9 @@ def refinement_scores(ws, phantom_dir, top: int = 20, merge_share: float = 0.1,
     right = [(k == "split") == s for k, s in rows if k in ("split", "merge") and s is not None]
 
     # final bodies: the supervoxels' bodies with the refinement's merges applied
-    seg = segmentation_after_refine(np.asarray(ws.array("segmentation")[...]), ops)
+    agglomerated = np.asarray(ws.array("segmentation")[...])
+    seg = segmentation_after_refine(agglomerated, ops)
+    before, after = score(agglomerated, gt), score(seg, gt)
     body_of = body_to_truth(svs, seg)
     edges = pl.read_parquet(ws.table_path("agglomeration_edges")).select("sv_a", "sv_b")
     true_splits = {frozenset((body_of[a], body_of[b])) for a, b in edges.iter_rows()
@@ -77,6 +83,8 @@ def refinement_scores(ws, phantom_dir, top: int = 20, merge_share: float = 0.1,
         "merge_recall": share(b in named_merges for b in merged),
         "true_merges": len(merged),
         f"precision_top{top}": share(right[:top]),
+        "caught_top10": sum(right[:10]), "caught_top50": sum(right[:50]),
+        "voi_before": round(before["voi"], 3), "voi_after": round(after["voi"], 3),
     }
 
 
