@@ -14,7 +14,8 @@ Each supervoxel stands for the true body it overlaps most (``evaluate.body_to_tr
   ``merge_min_voxels``); recall is the share of those bodies the list names.
 
 ``precision_top{top}`` is the share of right rows among the list's first ``top`` (by
-rank), and ``caught_top10`` / ``caught_top50`` the number of right rows among the first
+rank; split and merge rows whose two supervoxels both overlap a true body), and
+``caught_top10`` / ``caught_top50`` the number of right rows among the first
 10 / 50: what a proofreader working down the list finds. ``voi_before`` / ``voi_after``:
 VOI (split + merge, ``pipeline.segment.evaluate.score``) of the agglomeration's
 segmentation and of the one after the safe merges — the merges must not make it worse.
