@@ -48,7 +48,8 @@ def test_partner_scores_count_distance_and_partners():
 
 def test_refine_merges_an_inner_fragment_but_not_an_autapse(tmp_path):
     """Bodies: 10 (large, touches the faces), 20 (a small fragment inside), 30 (inside,
-    but has a synapse with 10). Untaken forest edges 10-20 and 10-30, both at 0.6."""
+    but has a synapse with 10). Untaken forest edges 10-20 and 10-30, both at 0.4 (under
+    the safe-merge rule's safe_score 0.45)."""
     ws = Workspace.create(tmp_path / "ws", Config())
     ws.create_array("supervoxels", (20, 100, 100), np.uint64)
     sv = pl.DataFrame({
@@ -57,8 +58,8 @@ def test_refine_merges_an_inner_fragment_but_not_an_autapse(tmp_path):
         "y1": [100, 50, 70], "x1": [100, 50, 70], "centroid_z": [10.0, 6, 6],
         "centroid_y": [50.0, 45, 65], "centroid_x": [50.0, 45, 65], "block": [0, 0, 0],
         "stage_run": ["a", "a", "a"]})
-    forest = pl.DataFrame({"sv_a": [1, 1], "sv_b": [2, 3], "score": [0.6, 0.6],
-                           "affinity": [0.4, 0.4], "step": [0, 1], "merged": [False, False],
+    forest = pl.DataFrame({"sv_a": [1, 1], "sv_b": [2, 3], "score": [0.4, 0.4],
+                           "affinity": [0.6, 0.6], "step": [0, 1], "merged": [False, False],
                            "block": [0, 0], "stage_run": ["a", "a"]})
     cand = pl.DataFrame({
         "synapse_id": [7], "pre_sv": [1], "post_sv": [3], "pre_body": [10], "post_body": [30],
@@ -72,7 +73,7 @@ def test_refine_merges_an_inner_fragment_but_not_an_autapse(tmp_path):
     ops = ws.read_table("operations").to_pylist()
     assert len(ops) == 1 and ops[0]["kind"] == "merge" and sorted(ops[0]["retired"]) == [10, 20]
     new = ops[0]["created"][0]
-    assert json.loads(ops[0]["params"])["edges"] == [{"sv_a": 1, "sv_b": 2, "score": 0.6}]
+    assert json.loads(ops[0]["params"])["edges"] == [{"sv_a": 1, "sv_b": 2, "score": 0.4}]
     syn = ws.read_table("synapses").to_pylist()
     assert [(s["pre_body"], s["post_body"]) for s in syn] == [(new, 30)]
     assert ws.read_table("connections").to_pylist() == [
