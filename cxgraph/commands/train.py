@@ -33,6 +33,10 @@ def segment(
     labels: Annotated[Path | None, typer.Option(help="Its labels (same shape).")] = None,
     init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tune).")]
     = None,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 2e-3,
+    uneven_staining: Annotated[bool, typer.Option(help="Augment with staining gradients "
+                                                  "(lighter, flatter regions at the same "
+                                                  "noise).")] = False,
 ) -> None:
     """Train the 3D U-Net on phantom volumes run through L1/L2 (or fine-tune it on yours)."""
     from cxgraph.errors import ConfigError
@@ -58,7 +62,8 @@ def segment(
     else:
         volumes = [phantom_volume(cache, s, zyx) for s in _ints(seeds)]  # type: ignore[arg-type]
         validation = phantom_volume(cache, val_seed, zyx)  # type: ignore[arg-type]
-    record = train(volumes, validation, out, TrainConfig(seed=seed, steps=steps), init=init)
+    cfg = TrainConfig(seed=seed, steps=steps, lr=lr, uneven_staining=uneven_staining)
+    record = train(volumes, validation, out, cfg, init=init)
     model_id = register_model(ws, "affinities-unet", out.with_suffix(".pt"),
                               record["architecture"], {**record["config"],
                                                        "training": record["training"]},

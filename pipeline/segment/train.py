@@ -14,6 +14,9 @@ not learn the phantom's quirks:
 - whole missing sections (set to 0, the pipeline's "no data") and damaged ones
   (a dark band), p = 0.05 per section;
 - small misalignment: a section shifted by up to ±3 px (input only);
+- uneven staining (p = 0.4): contrast compressed toward the bright resin level by a
+  factor ramping from U(0.1, 0.6) across the crop, the pixel noise put back to its
+  level (a weakly stained region is lighter and flatter, the detector noise is not);
 - elastic deformation of input and truth together (a smooth random field, ≤ 3 px);
 - flips in z, y, x and a y/x transpose.
 
@@ -61,6 +64,7 @@ class TrainConfig:
     val_every: int = 250
     threads: int = 2  # torch CPU threads
     loss_margin: tuple[int, int, int] = (2, 8, 8)  # crop border excluded from the loss
+    uneven_staining: bool = False  # the staining-gradient augmentation (see the docstring)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v
@@ -109,8 +113,29 @@ def _elastic(x: np.ndarray, truths: tuple[np.ndarray, ...], rng: np.random.Gener
     return out_x.astype(np.float32), out_t
 
 
+def _uneven_staining(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Contrast toward the bright level by a factor ramping along a random in-plane
+    direction (what a staining gradient does to the standardised grey), then white noise
+    of sd * sqrt(1 - f^2) so the noise level is that of the unscaled image."""
+    from pipeline.phantom.appearance import immerkaer_noise
+
+    _, h, w = x.shape
+    lo = rng.uniform(0.1, 0.6)
+    hi = min(1.0, lo + rng.uniform(0.0, 0.3))
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    t = yy * np.sin(angle) + xx * np.cos(angle)
+    t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
+    f = (lo + (hi - lo) * t).astype(np.float32)[None]
+    bright = float(np.percentile(x, 99))
+    sd = float(np.median([immerkaer_noise(s) for s in x]))
+    out = bright + (x - bright) * f
+    return (out + rng.normal(0, 1, x.shape).astype(np.float32) * sd * np.sqrt(1 - f ** 2)
+            ).astype(np.float32)
+
+
 def augment(raw: np.ndarray, truths: tuple[np.ndarray, ...], patch: tuple[int, int, int],
-            pad: tuple[int, int, int], rng: np.random.Generator
+            pad: tuple[int, int, int], rng: np.random.Generator, uneven_staining: bool = False
             ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """(standardised input (z, y, x) float32, truths) of exactly ``patch`` size."""
     x = standardise(raw)
@@ -124,6 +149,8 @@ def augment(raw: np.ndarray, truths: tuple[np.ndarray, ...], patch: tuple[int, i
     sl = tuple(slice(q, q + p) for p, q in zip(patch, pad, strict=True))
     x, nodata = x[sl].copy(), nodata[sl]
     truths = tuple(t[sl] for t in truths)
+    if uneven_staining and rng.random() < 0.4:
+        x = _uneven_staining(x, rng)
     # intensity
     x = np.sign(x) * np.abs(x) ** rng.uniform(0.6, 1.6) if rng.random() < 0.5 else x
     x = x * rng.uniform(0.5, 1.5) + rng.uniform(-0.3, 0.3)
@@ -209,7 +236,7 @@ def _batch(task: Task, volumes: list[Volume], cfg: TrainConfig, rng: np.random.G
         around = (points[int(rng.integers(0, len(points)))]
                   if len(points) and rng.random() < 0.5 else None)
         raw, truths = crop(vol.raw, task.truths(vol), cfg.patch, rng, pad, around)
-        x, truths = augment(raw, truths, cfg.patch, pad, rng)
+        x, truths = augment(raw, truths, cfg.patch, pad, rng, cfg.uneven_staining)
         y, w = task.targets(truths, cfg.loss_margin)
         xs.append(x[None])
         ys.append(y)
