@@ -63,6 +63,22 @@ def test_block_keeps_only_the_edges_it_owns():
     assert len(mine[0]) == 1 and len(theirs[0]) == 0  # the lower block owns the shared edge
 
 
+def test_uneven_staining_flattens_toward_bright_and_keeps_the_noise():
+    from pipeline.phantom.appearance import immerkaer_noise
+    from pipeline.segment.train import _uneven_staining
+
+    rng = np.random.default_rng(3)
+    clean = np.where(np.arange(96) % 16 < 2, -1.0, 0.6).astype(np.float32)  # dark membranes
+    x = np.broadcast_to(clean, (4, 96, 96)) + rng.normal(0, 0.1, (4, 96, 96)).astype(np.float32)
+    y = _uneven_staining(x.copy(), np.random.default_rng(0))
+    wall, inside = (np.arange(96) % 16 < 2), (np.arange(96) % 16 >= 4)
+    contrast = lambda v: v[..., inside].mean() - v[..., wall].mean()  # noqa: E731
+    assert contrast(y) < 0.75 * contrast(x)  # membranes fainter: factor U(0.1, 0.6) .. +0.3
+    assert y.mean() > x.mean()  # lighter, toward the bright level
+    noise = lambda v: np.median([immerkaer_noise(s) for s in v])  # noqa: E731
+    assert abs(noise(y) - noise(x)) < 0.2 * noise(x)  # the detector noise is unchanged
+
+
 @pytest.fixture(scope="module")
 def segmented(tmp_path_factory):
     """A phantom (seed 901, never used in training) through L1-L3 with the shipped model."""
