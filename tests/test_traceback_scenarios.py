@@ -38,5 +38,6 @@ def test_scenario(name, tmp_path):
                                preset="fly-neuropil" if name == "biology" else "tem")
     report = traceback(ws, region, name=name)
     verdicts = {lay["layer"]: lay["verdict"] for lay in report["layers"]}
+    print(name, report["conclusion"], report["root_cause_layer"], verdicts, report["summary"])
     assert report["root_cause_layer"] == root, (verdicts, report["summary"])
     assert report["conclusion"] in conclusions, (verdicts, report["summary"])
