@@ -89,6 +89,10 @@ def synapses(
     seed: Annotated[int, typer.Option(help="Seed of crops, augmentation and weights.")] = 0,
     init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tune).")]
     = None,
+    fly_seeds: Annotated[str, typer.Option(help="Seeds of further training volumes with "
+                                           "insect morphology (the fly-neuropil preset).")]
+    = "",
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 2e-3,
 ) -> None:
     """Train the synapse network (post mask + direction to the partner) on phantom volumes
     with dense boutons, run through L1/L2."""
@@ -106,9 +110,11 @@ def synapses(
     cache = ws.root / "training"
     volumes = [phantom_volume(cache, s, zyx, preset=TRAINING_PRESET)  # type: ignore[arg-type]
                for s in _ints(seeds)]
+    volumes += [phantom_volume(cache, s, zyx, morphology="fly-neuropil")  # type: ignore[arg-type]
+                for s in _ints(fly_seeds)]
     validation = phantom_volume(cache, val_seed, zyx, preset=TRAINING_PRESET)  # type: ignore[arg-type]
-    record = train(volumes, validation, out, TrainConfig(seed=seed, steps=steps), init=init,
-                   task=SYNAPSES)
+    record = train(volumes, validation, out, TrainConfig(seed=seed, steps=steps, lr=lr),
+                   init=init, task=SYNAPSES)
     model_id = register_model(ws, "synapses-unet", out.with_suffix(".pt"),
                               record["architecture"], {**record["config"],
                                                        "training": record["training"]},

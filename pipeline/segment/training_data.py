@@ -74,22 +74,25 @@ def grey_range(raw: np.ndarray, max_samples: int = 2_000_000) -> tuple[float, fl
 
 
 def phantom_volume(cache: Path, seed: int, shape: tuple[int, int, int],
-                   faults: tuple[str, ...] = (), preset: dict | None = None) -> Volume:
-    """Render phantom ``seed``, run ingest/stitch/align on it (cached in ``cache``), and
-    return (aligned, true labels)."""
+                   faults: tuple[str, ...] = (), preset: dict | None = None,
+                   morphology: str = "tem") -> Volume:
+    """Render phantom ``seed`` (``morphology``: a preset of ``pipeline.phantom.params``,
+    ``preset``: parameters over it), run ingest/stitch/align on it (cached in ``cache``),
+    and return (aligned, true labels)."""
     from cxgraph.config import Config
     from cxgraph.workspace import Workspace
     from pipeline import registry
     from pipeline.phantom import render_phantom
     from pipeline.phantom.params import preset_params
 
-    key = hashlib.sha256(repr((seed, shape, faults, sorted((preset or {}).items())))
+    spec = (seed, shape, faults, sorted((preset or {}).items()))
+    key = hashlib.sha256(repr(spec if morphology == "tem" else (*spec, morphology))
                          .encode()).hexdigest()[:12]
     root = Path(cache) / f"phantom-{seed}-{key}"
     ws_dir, in_dir = root / "ws", root / "in"
     if not (ws_dir / "volumes.zarr" / "aligned" / "zarr.json").exists():
         log.info("training volume: phantom seed %d %s -> %s", seed, shape, root)
-        render_phantom(in_dir, preset_params("tem", seed=seed, shape=shape, faults=faults,
+        render_phantom(in_dir, preset_params(morphology, seed=seed, shape=shape, faults=faults,
                                              **(preset or {})))
         ws = Workspace.create(ws_dir, Config())
         registry.run_pipeline(ws, {"tile_dir": in_dir}, until="align")
