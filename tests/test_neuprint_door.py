@@ -10,8 +10,8 @@ Bodies (A, B, C above 2**53, so a float-based JSON path would corrupt them)::
     D (untyped)     -> B                   0.9       D: 1 pre, 0 post -> :Segment only
 
 Thresholds: weight counts confidence >= 0.5 (postHighAccuracyThreshold), weightHP >= 0.85.
-This is version 2; version 1 had a fourth A -> B synapse (so its A -> B edge and that
-synapse are retired, and every answer below must not see them).
+This is version 2; version 1 had a fourth A -> B synapse and a B -> A one (so its A -> B
+and B -> A edges and those synapses are retired, and every answer below must not see them).
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def server(neo4j_connection, tmp_path_factory):
     store.apply_schema()
     params = GraphParams(post_high_accuracy_threshold=HI, post_hp_threshold=HP)
     # version 1 has one more A -> B synapse; the door must answer version 2 (SYNAPSES)
-    load_snapshot(store, snapshot([*SYNAPSES, (9, A, B, 0.6, (9, 90, 90))]), params)
+    load_snapshot(store, snapshot([*SYNAPSES, (9, A, B, 0.6, (9, 90, 90)),
+                                   (10, B, A, 0.9, (10, 50, 50))]), params)
     assert load_snapshot(store, snapshot(), params).version == 2
     ws = Workspace.create(tmp_path_factory.mktemp("door_ws"))
     seg = ws.create_array("segmentation", SEG_SHAPE, np.uint64, chunks=(8, 64, 64),
@@ -214,6 +215,17 @@ def test_first_query_a_neuprint_user_writes(server):
         "MATCH (a:Neuron {instance:'KC_a_R'})-[w:ConnectsTo]->(b) "
         "RETURN b.instance AS instance, w.weight AS weight ORDER BY w.weight DESC LIMIT 5")
     assert df.values.tolist() == [["MBON01_R", weights(HI)[A, B]], ["PN_x_L", weights(HI)[A, C]]]
+
+
+def test_fetch_shortest_paths_walks_the_current_version(server):
+    """B -> A was a direct edge in version 1 only; now the way is B -> C -> A."""
+    c = server["client"]
+    df = neuprint.fetch_shortest_paths(B, A, min_weight=0, intermediate_criteria=NC(),
+                                       client=c)
+    assert df["bodyId"].tolist() == [B, C, A]
+    assert df["weight"].tolist() == [0, weights(HI)[B, C], weights(HI)[C, A]]
+    paths = neuprint.fetch_paths(B, A, path_length=1, intermediate_criteria=NC(), client=c)
+    assert paths.empty
 
 
 # --- synapses -----------------------------------------------------------------------------

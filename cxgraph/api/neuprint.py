@@ -17,7 +17,8 @@ Routes (all need ``Authorization: Bearer <token>``, read role)::
 transaction, ``[api] timeout_s``), after three rewrites of what the client sends for
 Neo4j 4 + APOC (``rewrite``): ``exists(n.p)`` -> ``(n.p IS NOT NULL)``; ``[e:ConnectsTo]``
 and ``[:Contains]`` match current relationships only (``validTo IS NULL``: the door shows
-the current version);
+the current version), and so do their variable-length forms (``[:ConnectsTo*]`` of
+``fetch_shortest_paths``/``fetch_paths``: a predicate on the clause's WHERE);
 ``apoc.map.removeKeys(x, [...])`` also removes cxgraph's internal keys;
 ``CALL apoc.cypher.runTimeboxed("<q>", {}, ms) YIELD value RETURN value.a AS b, ...``
 (refused by the analyst policy: it runs unchecked Cypher) runs ``<q>`` itself through the
@@ -72,6 +73,13 @@ _EXISTS_PROP = re.compile(rf"\bexists\s*\(\s*({_NAME}\s*\.\s*{_NAME})\s*\)", re.
 # Relationship types with version intervals, in the simple pattern form the client writes
 # (``[e:ConnectsTo]``, ``[:Contains]``): read as the current ones only.
 _VERSIONED_REL = re.compile(r"\[\s*([A-Za-z_]\w*)?\s*:\s*(ConnectsTo|Contains)\s*\]")
+# ... and their variable-length form (``[:ConnectsTo*]``, ``[:ConnectsTo*1..3]``, e.g. in
+# ``allShortestPaths``), which Neo4j allows no inline WHERE in: named, and its MATCH's WHERE
+# gets ``ALL(_x IN <name> WHERE _x.validTo IS NULL)`` (in the WHERE, so shortest-path
+# searches only walk current relationships).
+_VARLEN_REL = re.compile(r"\[\s*([A-Za-z_]\w*)?\s*:\s*(ConnectsTo|Contains)\s*\*([^\]]*)\]")
+_CLAUSE = re.compile(r"\b(WHERE|MATCH|OPTIONAL|RETURN|WITH|UNWIND|CALL|ORDER|SKIP|LIMIT|UNION|"
+                     r"CREATE|MERGE|SET|DELETE|DETACH|REMOVE|FOREACH|USE|FINISH)\b", re.I)
 _REMOVE_KEYS = re.compile(r"\b(apoc\.map\.removeKeys\s*\(\s*[A-Za-z_]\w*\s*,\s*\[)", re.I)
 _TIMEBOXED = re.compile(
     r"""^\s*CALL\s+apoc\.cypher\.runTimeboxed\s*\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*\{\s*\}\s*,"""
@@ -106,7 +114,48 @@ _current0.validTo IS NULL]->(s)'
         part = _VERSIONED_REL.sub(current, part)
         return _REMOVE_KEYS.sub(lambda m: f"{m.group(1)}{internal}, ", part)
 
-    return _outside_literals(cypher, code)
+    return _current_varlength(_outside_literals(cypher, code))
+
+
+def _current_varlength(cypher: str) -> str:
+    """The variable-length half of ``rewrite`` (see ``_VARLEN_REL``)."""
+    # positions are found in a copy with literals and `names` blanked (same length)
+    masked = re.sub(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)""",
+                    lambda m: m.group(0)[0] + " " * (len(m.group(0)) - 2) + m.group(0)[-1],
+                    cypher, flags=re.S)
+    depth, d = [], 0
+    for ch in masked:
+        d -= ch in ")]}"
+        depth.append(d)
+        d += ch in "([{"
+    names, edits = iter(range(1 << 30)), []  # (position, text to insert)
+    conds: dict[tuple[int, str], list[str]] = {}
+    for m in _VARLEN_REL.finditer(masked):
+        var = m.group(1) or f"_path{next(names)}"
+        if not m.group(1):
+            edits.append((m.start() + 1, var))
+        starts = [c.start() for c in re.finditer(r"\bMATCH\b", masked[:m.start()], re.I)]
+        level = depth[starts[-1]] if starts else 0
+        # the clause ends at its next clause keyword or where its subquery closes
+        end = next((i for i in range(m.end(), len(masked)) if depth[i] < level), len(masked))
+        where = None
+        for c in _CLAUSE.finditer(masked, m.end(), end):
+            if depth[c.start()] != level:
+                continue
+            if c.group(1).upper() != "WHERE" or where is not None:
+                end = c.start()
+                break
+            where = c.end()
+        conds.setdefault((end, "" if where is None else str(where)), []).append(
+            f"ALL(_x IN {var} WHERE _x.validTo IS NULL)")
+    for (end, where), cs in conds.items():
+        if where:
+            edits += [(int(where), " ("), (end, f") AND {' AND '.join(cs)} ")]
+        else:
+            edits.append((end, f" WHERE {' AND '.join(cs)} "))
+    for pos, text in sorted(edits, key=lambda e: e[0], reverse=True):
+        cypher = cypher[:pos] + text + cypher[pos:]
+    return cypher
 
 
 def timeboxed(cypher: str) -> tuple[str, float, list[tuple[str, str]]] | None:
