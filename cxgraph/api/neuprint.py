@@ -11,7 +11,17 @@ Routes (all need ``Authorization: Bearer <token>``, read role)::
     GET  /api/available         the routes below /api
     GET  /profile, /api/profile {"Email", "AuthLevel"}
     POST /api/custom/custom     {"cypher", "dataset"} -> {"columns": [...], "data": [[...]]}
-    GET  /api/skeletons/skeleton/<dataset>/<bodyId>?format=swc   SWC (cxgraph/api/skeletons.py)
+    GET  /api/skeletons/skeleton/<dataset>/<bodyId>?format=swc   SWC (cxgraph/api/shapes.py)
+    GET  /api/npexplorer/nglayers/<dataset>.json   neuroglancer layers: the segmentation as
+         dvid://https://<this server>/<key>, where navis's fetch_mesh_neuron (through
+         dvidtools) finds meshes
+    GET  /api/node/<key>/segmentation_meshes/key/<bodyId>.ngmesh   a body's mesh, DVID's
+         path (cxgraph/api/shapes.py); dvidtools sends no token, so ``key`` stands for it
+         (the token's capability for meshes, ``TokenStore.capability``; no header needed)
+
+navis fetches the layers and dvidtools the meshes through plain ``requests`` sessions that
+know nothing of ``neuprint.Client(verify=...)``: with the generated certificate they need
+``REQUESTS_CA_BUNDLE=WS/tls/cert.pem`` (docs/neuprint.md).
 
 ``/api/custom/custom`` is the analyst path (``GraphStore.analyst``: plan check, READ
 transaction, ``[api] timeout_s``), after three rewrites of what the client sends for
@@ -36,6 +46,7 @@ import json
 import re
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import neo4j.graph
 import neo4j.spatial
@@ -85,6 +96,9 @@ _TIMEBOXED = re.compile(
     r"""^\s*CALL\s+apoc\.cypher\.runTimeboxed\s*\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*\{\s*\}\s*,"""
     r"""\s*(\d+(?:\.\d+)?)\s*\)\s*YIELD\s+value\s+RETURN\s+(.+?)\s*;?\s*$""", re.S | re.I)
 _SKELETON = re.compile(r"^/api/skeletons/skeleton/([^/]+)/(\d+)$")
+_NGLAYERS = re.compile(r"^/api/npexplorer/nglayers/([^/]+)\.json$")
+_DVID_MESH = re.compile(r"^/api/node/([^/]+)/segmentation_meshes/key/(\d+)\.ngmesh$")
+MESHES = "meshes"  # the capability's purpose
 _VALUE_ITEM = re.compile(r"^value\.(\w+)(?:\s+AS\s+(\w+))?$", re.I)
 
 
@@ -231,6 +245,12 @@ class NeuprintDoor:
 
         method, path = scope["method"], scope["path"].rstrip("/")
         try:
+            mesh = _DVID_MESH.match(path)
+            if mesh and method == "GET":
+                principal = self._mesh_principal(mesh.group(1))
+                async with self.app.quotas.hold(principal, cypher=True):
+                    await self._shape(send, "mesh", int(mesh.group(2)))
+                return
             principal = self.app._authenticate(scope)
             if not principal.role.allows(Role.READ):
                 raise Unauthenticated("this token may not read")
@@ -242,6 +262,11 @@ class NeuprintDoor:
             if skeleton and method == "GET":
                 async with self.app.quotas.hold(principal, cypher=True):
                     await self._skeleton(scope, send, skeleton.group(1), int(skeleton.group(2)))
+                return
+            layers = _NGLAYERS.match(path)
+            if layers and method == "GET":
+                async with self.app.quotas.hold(principal):
+                    await self._nglayers(scope, send, layers.group(1), principal)
                 return
             if method != "GET" or (path not in ROUTES and path != "/profile"):
                 await _send_json(send, 404 if method == "GET" else 405, {
@@ -297,11 +322,34 @@ class NeuprintDoor:
         self._datasets_cache = (now, out)
         return out
 
-    async def _skeleton(self, scope: Scope, send: Send, dataset: str, body_id: int) -> None:
-        import asyncio
-        from urllib.parse import parse_qs
+    def _mesh_principal(self, key: str) -> Principal:
+        from cxgraph.api.auth import Principal, Role
+        from cxgraph.api.errors import Unauthenticated
 
-        from cxgraph.api.skeletons import NoSkeleton, skeleton_swc
+        if key == "anonymous" and self.app.anonymous is not None:
+            return Principal(token_id="", name="anonymous", role=self.app.anonymous)
+        principal = self.app.tokens.authenticate_capability(key, MESHES)
+        if principal is None or not principal.role.allows(Role.READ):
+            raise Unauthenticated("the mesh key is unknown or its token revoked; fetch "
+                                  "/api/npexplorer/nglayers/<dataset>.json again")
+        return principal
+
+    async def _nglayers(self, scope: Scope, send: Send, dataset: str,
+                        principal: Principal) -> None:
+        if dataset not in await self._datasets():
+            await _send_json(send, 404, {"error": f"dataset {dataset!r} is not on this server"})
+            return
+        key = (self.app.tokens.capability(principal, MESHES) if principal.token_id
+               else "anonymous")
+        hosts = [v.decode() for k, v in scope.get("headers", []) if k == b"host"]
+        host = (urlsplit("//" + hosts[0]).hostname if hosts else None) or scope["server"][0]
+        host = f"[{host}]" if ":" in host else host
+        base = f"{scope.get('scheme', 'https')}://{host}:{scope['server'][1]}"  # as called
+        await _send_json(send, 200, {"layers": [
+            {"type": "segmentation", "name": dataset, "source": f"dvid://{base}/{key}"}]})
+
+    async def _skeleton(self, scope: Scope, send: Send, dataset: str, body_id: int) -> None:
+        from urllib.parse import parse_qs
 
         fmt = parse_qs(scope.get("query_string", b"").decode()).get("format", ["swc"])[0]
         if fmt != "swc":
@@ -309,13 +357,24 @@ class NeuprintDoor:
         if dataset not in await self._datasets():
             await _send_json(send, 404, {"error": f"dataset {dataset!r} is not on this server"})
             return
-        loop = asyncio.get_running_loop()
+        await self._shape(send, "skeleton", body_id)
+
+    async def _shape(self, send: Send, kind: str, body_id: int) -> None:
+        import asyncio
+
+        from cxgraph.api.shapes import NoShape, mesh_ngmesh, skeleton_swc
+
+        make = skeleton_swc if kind == "skeleton" else mesh_ngmesh
         try:
-            swc = await loop.run_in_executor(None, skeleton_swc, self.app.root, body_id)
-        except NoSkeleton as e:
+            data = await asyncio.get_running_loop().run_in_executor(
+                None, make, self.app.root, body_id)
+        except NoShape as e:
             await _send_json(send, 404, {"error": str(e)})
             return
-        await _send(send, 200, swc.encode(), "text/plain; charset=utf-8")
+        if kind == "skeleton":
+            await _send(send, 200, data.encode(), "text/plain; charset=utf-8")
+        else:
+            await _send(send, 200, data, "application/octet-stream")
 
     async def _custom(self, receive: Receive, send: Send) -> None:
 
