@@ -12,6 +12,8 @@ Routes (all need ``Authorization: Bearer <token>``, read role)::
     GET  /profile, /api/profile {"Email", "AuthLevel"}
     POST /api/custom/custom     {"cypher", "dataset"} -> {"columns": [...], "data": [[...]]}
     GET  /api/skeletons/skeleton/<dataset>/<bodyId>?format=swc   SWC (cxgraph/api/shapes.py)
+    GET  /api/roimeshes/mesh/<dataset>/<roi>   an ROI's mesh, OBJ in voxels x, y, z (a declared
+         box, or zmesh of a declared label; ``volume``: the segmentation's extent)
     GET  /api/npexplorer/nglayers/<dataset>.json   neuroglancer layers: the segmentation as
          dvid://https://<this server>/<key>, where navis's fetch_mesh_neuron (through
          dvidtools) finds meshes
@@ -96,6 +98,7 @@ _TIMEBOXED = re.compile(
     r"""^\s*CALL\s+apoc\.cypher\.runTimeboxed\s*\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*\{\s*\}\s*,"""
     r"""\s*(\d+(?:\.\d+)?)\s*\)\s*YIELD\s+value\s+RETURN\s+(.+?)\s*;?\s*$""", re.S | re.I)
 _SKELETON = re.compile(r"^/api/skeletons/skeleton/([^/]+)/(\d+)$")
+_ROI_MESH = re.compile(r"^/api/roimeshes/mesh/([^/]+)/(.+)$")
 _NGLAYERS = re.compile(r"^/api/npexplorer/nglayers/([^/]+)\.json$")
 _DVID_MESH = re.compile(r"^/api/node/([^/]+)/segmentation_meshes/key/(\d+)\.ngmesh$")
 MESHES = "meshes"  # the capability's purpose
@@ -263,6 +266,11 @@ class NeuprintDoor:
                 async with self.app.quotas.hold(principal, cypher=True):
                     await self._skeleton(scope, send, skeleton.group(1), int(skeleton.group(2)))
                 return
+            roi_mesh = _ROI_MESH.match(path)
+            if roi_mesh and method == "GET":
+                async with self.app.quotas.hold(principal, cypher=True):
+                    await self._roi_mesh(send, roi_mesh.group(1), roi_mesh.group(2))
+                return
             layers = _NGLAYERS.match(path)
             if layers and method == "GET":
                 async with self.app.quotas.hold(principal):
@@ -347,6 +355,22 @@ class NeuprintDoor:
         base = f"{scope.get('scheme', 'https')}://{host}:{scope['server'][1]}"  # as called
         await _send_json(send, 200, {"layers": [
             {"type": "segmentation", "name": dataset, "source": f"dvid://{base}/{key}"}]})
+
+    async def _roi_mesh(self, send: Send, dataset: str, roi: str) -> None:
+        import asyncio
+
+        from cxgraph.graph.rois import roi_mesh_obj
+        from cxgraph.workspace import Workspace
+
+        obj = None
+        if dataset in await self._datasets():
+            obj = await asyncio.get_running_loop().run_in_executor(
+                None, roi_mesh_obj, Workspace.open(self.app.root), roi)
+        if obj is None:
+            await _send_json(send, 404, {"error": f"no ROI {roi!r} in dataset {dataset!r} "
+                                                  "(`cxgraph roi list` shows the declared ones)"})
+            return
+        await _send(send, 200, obj.encode(), "text/plain; charset=utf-8")
 
     async def _skeleton(self, scope: Scope, send: Send, dataset: str, body_id: int) -> None:
         from urllib.parse import parse_qs
