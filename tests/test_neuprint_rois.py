@@ -169,3 +169,17 @@ def test_removing_an_roi_clears_it_at_the_next_load(server):
     assert set(json.loads(df["info"][0])) == {VOLUME_ROI, "LEFT", "CORE"} and df["n"][0] == 0
     df = server["client"].fetch_custom("MATCH (s:Synapse) WHERE s.LEFT RETURN count(s) AS n")
     assert df["n"][0] == 5  # pre 1, 2, 4 and post 1, 2: still there
+
+
+def test_bulk_import_files_carry_the_roi_booleans(server, tmp_path):
+    """The neo4j-admin path (no server needed to write its files) writes the same ROIs."""
+    from cxgraph.graph.bulk import write_import_files
+
+    snap = from_workspace(server["ws"])  # LEFT and CORE now
+    files = write_import_files(snap, tmp_path, server["params"])
+    seg = pl.read_csv(files.directory / "segments.tsv", separator="\t")
+    syn = pl.read_csv(files.directory / "synapses.tsv", separator="\t")
+    assert sorted(seg.filter(pl.col("CORE:boolean"))["bodyId:long"]) == [A, B]
+    assert syn["LEFT:boolean"].sum() == 5 and syn["CORE:boolean"].sum() == 2
+    info = json.loads(seg.filter(pl.col("bodyId:long") == A)["roiInfo"][0])
+    assert info["CORE"] == {"pre": 1, "post": 0, "upstream": 0, "downstream": 1}

@@ -174,6 +174,8 @@ def register(app: typer.Typer) -> None:
         from cxgraph.graph.rois import Roi, add_roi, parse_box
 
         ws = Workspace.open(workspace)
+        if labels and labels.endswith(".npy") and Path(labels).exists():  # from here
+            labels = str(Path(labels).resolve())
         add_roi(ws, Roi(name, parent, parse_box(box) if box else None, labels, label))
         typer.echo(f"ROI {name!r} declared in {ws.root / 'rois.json'}; `cxgraph load -w "
                    f"{workspace}` applies it")

@@ -313,7 +313,8 @@ def from_workspace(ws: Any) -> Snapshot:
     Used: ``synapses`` (required), ``supervoxels``, ``agglomeration`` (merge
     history), ``bodies``, ``operations``; ``connections`` is not loaded but
     compared by ``cxgraph check``. Voxel size from the ``segmentation`` (or
-    ``raw``) array's attributes when present.
+    ``raw``) array's attributes when present. ROIs declared in ``WS/rois.json``
+    (``cxgraph roi add``) give ``synapse_rois``.
     """
     from cxgraph.graph.rois import parents, read_rois, synapse_rois
 
