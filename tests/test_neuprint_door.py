@@ -272,6 +272,11 @@ def test_neo4j4_exists_is_rewritten(server):
     assert df["id"].tolist() == [D]
     assert rewrite("WHERE exists(n.`MB(R)`) AND n.x = 'exists(n.y)'") == \
         "WHERE (n.`MB(R)` IS NOT NULL) AND n.x = 'exists(n.y)'"
+    # variable-length patterns: the predicate joins the clause's WHERE, literals untouched
+    assert rewrite("MATCH p = (a)-[:ConnectsTo*1..2]->(b {n: 'WITH)'}) WHERE a.x = 1 OR "
+                   "b.y = 2 RETURN p") == (
+        "MATCH p = (a)-[_path0:ConnectsTo*1..2]->(b {n: 'WITH)'}) WHERE ( a.x = 1 OR b.y = 2 ) "
+        "AND ALL(_x IN _path0 WHERE _x.validTo IS NULL) RETURN p")
     inner, seconds, items = timeboxed(
         'CALL apoc.cypher.runTimeboxed("MATCH (n) WHERE n.a = \\"x\\" RETURN count(n) as c",'
         ' {}, 5000) YIELD value RETURN value.c as count')

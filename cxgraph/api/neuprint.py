@@ -74,6 +74,9 @@ if TYPE_CHECKING:
 SERVER_VERSION = "1.7.0"  # neuPrintHTTP version we answer to; < 1.7.3 keeps clients on JSON
 ROUTES = ("/api/dbmeta/datasets", "/api/version", "/api/dbmeta/version", "/api/serverinfo",
           "/api/available", "/api/profile", "/api/custom/custom")
+SHAPE_ROUTES = ("/api/skeletons/skeleton/{dataset}/{bodyId}", "/api/roimeshes/mesh/{dataset}/{roi}",
+                "/api/npexplorer/nglayers/{dataset}.json",
+                "/api/node/{key}/segmentation_meshes/key/{bodyId}.ngmesh")
 _CRS = {"srid": 9157, "name": "cartesian-3d", "type": "link",
         "properties": {"href": "http://spatialreference.org/ref/sr-org/9157/ogcwkt/",
                        "type": "ogcwkt"}}
@@ -146,7 +149,7 @@ def _current_varlength(cypher: str) -> str:
         depth.append(d)
         d += ch in "([{"
     names, edits = iter(range(1 << 30)), []  # (position, text to insert)
-    conds: dict[tuple[int, str], list[str]] = {}
+    conds: dict[tuple[int, int | None], list[str]] = {}  # (clause end, WHERE end) -> preds
     for m in _VARLEN_REL.finditer(masked):
         var = m.group(1) or f"_path{next(names)}"
         if not m.group(1):
@@ -163,11 +166,10 @@ def _current_varlength(cypher: str) -> str:
                 end = c.start()
                 break
             where = c.end()
-        conds.setdefault((end, "" if where is None else str(where)), []).append(
-            f"ALL(_x IN {var} WHERE _x.validTo IS NULL)")
+        conds.setdefault((end, where), []).append(f"ALL(_x IN {var} WHERE _x.validTo IS NULL)")
     for (end, where), cs in conds.items():
-        if where:
-            edits += [(int(where), " ("), (end, f") AND {' AND '.join(cs)} ")]
+        if where is not None:
+            edits += [(where, " ("), (end, f") AND {' AND '.join(cs)} ")]
         else:
             edits.append((end, f" WHERE {' AND '.join(cs)} "))
     for pos, text in sorted(edits, key=lambda e: e[0], reverse=True):
@@ -301,7 +303,7 @@ class NeuprintDoor:
             return {"Email": principal.name or principal.token_id, "ImageURL": "",
                     "AuthLevel": level[principal.role.value], "DataSet": ""}
         if path == "/api/available":
-            return list(ROUTES)
+            return [*ROUTES, *SHAPE_ROUTES]
         if path == "/api/dbmeta/version":
             rows = await self.app.graph.read_text(
                 "CALL dbms.components() YIELD name, versions RETURN name, versions[0] AS v",
