@@ -82,6 +82,9 @@ def server(neo4j_connection, tmp_path_factory):
         "--parent", "LEFT")
     assert [json.loads(line)["name"] for line in cli("roi", "list", "-w", root).splitlines()] \
         == ["LEFT", "RIGHT", "CORE"]
+    for name in ("LEFT", VOLUME_ROI, "type"):  # declared, the volume, a body property
+        assert CliRunner().invoke(app, ["roi", "add", name, "-w", root, "--box",
+                                        "0:1,0:1,0:1"]).exit_code != 0
     write_tables(ws)
     params = GraphParams(post_high_accuracy_threshold=HI, post_hp_threshold=0.85)
     load_snapshot(store, from_workspace(ws), params)

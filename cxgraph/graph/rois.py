@@ -27,9 +27,13 @@ import numpy as np
 import polars as pl
 
 from cxgraph.errors import InputDataError
-from cxgraph.graph.meta import VOLUME_ROI
+from cxgraph.graph.meta import INTERNAL, VOLUME_ROI
 
 ROI_FILE = "rois.json"
+# ROI booleans live beside these on bodies and synapses: an ROI may not take their names
+TAKEN = {VOLUME_ROI, "bodyId", "pre", "post", "upstream", "downstream", "synweight", "size",
+         "status", "statusLabel", "type", "instance", "name", "roiInfo", "kind", "class",
+         "location", "confidence", "somaLocation", "somaRadius", "cropped", *INTERNAL}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,9 +80,11 @@ def add_roi(ws: Any, roi: Roi) -> list[Roi]:
     """Declare ``roi`` in ``ws`` (checked: a new name, a known parent, one region)."""
     rois = read_rois(ws.root)
     names = {r.name for r in rois}
-    if roi.name in names or roi.name == VOLUME_ROI or not roi.name.strip():
-        raise InputDataError(f"ROI {roi.name!r} exists already (or is reserved: {VOLUME_ROI!r} "
-                             "is the whole volume); `cxgraph roi remove` it first")
+    if roi.name in names:
+        raise InputDataError(f"ROI {roi.name!r} exists already; `cxgraph roi remove` it first")
+    if roi.name in TAKEN or not roi.name.strip():
+        raise InputDataError(f"ROI name {roi.name!r} is taken ({VOLUME_ROI!r} is the whole "
+                             "volume; the others are body or synapse properties)")
     if set(roi.name) & set('"\\`'):
         raise InputDataError(f"ROI name {roi.name!r}: no quotes, backslashes or backticks")
     if roi.parent is not None and roi.parent not in names:
