@@ -149,8 +149,11 @@ def refresh_meta(store: Any, dataset: str,
                      for n in roi_parents})
 
     def tree(parent: str | None) -> list[dict[str, Any]]:
-        return [{"name": n, **({"children": tree(n)} if tree(n) else {})}
-                for n, p in roi_parents.items() if p == parent]
+        out = []
+        for name in [n for n, p in roi_parents.items() if p == parent]:
+            kids = tree(name)
+            out.append({"name": name, **({"children": kids} if kids else {})})
+        return out
 
     declared = tree(None)
     children = [{"name": VOLUME_ROI, **({"children": declared} if declared else {})}]
