@@ -145,7 +145,7 @@ def test_fetch_synapses_primary_roi(server):
     df = neuprint.fetch_synapses(NC(bodyId=B), client=c)
     where = {(r.type, r.y): r.roi if isinstance(r.roi, str) else None for r in df.itertuples()}
     assert where == {("post", 11.0): "CORE", ("post", 31.0): None, ("pre", 40.0): None}
-    df = neuprint.fetch_synapses(NC(bodyId=C), neuprint.SynapseCriteria(rois=["RIGHT"]),
+    df = neuprint.fetch_synapses(NC(bodyId=C), neuprint.SynapseCriteria(rois=["RIGHT"], client=c),
                                  client=c)
     assert sorted(df["y"]) == [31.0, 40.0] and set(df["roi"]) == {"RIGHT"}
 
