@@ -91,8 +91,8 @@ def _cached(root: Path, body_id: int, ext: str, make: Callable[..., bytes]) -> b
     res = tuple(float(v) for v in seg.attrs.get("voxel_size", (1.0, 1.0, 1.0)))  # z, y, x
     mask = (np.asarray(seg[box]) == body_id).astype(np.uint8)
     data = make(mask, np.array([s.start for s in box], np.float32), res, body_id)
-    if not here.exists() and cache.exists():  # a new segmentation: the old shapes go
-        for old in cache.iterdir():
+    for old in cache.iterdir() if cache.exists() else ():  # older segmentations' shapes go
+        if old != here:
             shutil.rmtree(old, ignore_errors=True)
     atomic_write_bytes(path, data)
     return data
