@@ -10,8 +10,8 @@ Bodies (A, B, C above 2**53, so a float-based JSON path would corrupt them)::
     D (untyped)     -> B                   0.9       D: 1 pre, 0 post -> :Segment only
 
 Thresholds: weight counts confidence >= 0.5 (postHighAccuracyThreshold), weightHP >= 0.85.
-This is version 2; version 1 had a fourth A -> B synapse (so its A -> B edge and that
-synapse are retired, and every answer below must not see them).
+This is version 2; version 1 had a fourth A -> B synapse and a B -> A one (so its A -> B
+and B -> A edges and those synapses are retired, and every answer below must not see them).
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def server(neo4j_connection, tmp_path_factory):
     store.apply_schema()
     params = GraphParams(post_high_accuracy_threshold=HI, post_hp_threshold=HP)
     # version 1 has one more A -> B synapse; the door must answer version 2 (SYNAPSES)
-    load_snapshot(store, snapshot([*SYNAPSES, (9, A, B, 0.6, (9, 90, 90))]), params)
+    load_snapshot(store, snapshot([*SYNAPSES, (9, A, B, 0.6, (9, 90, 90)),
+                                   (10, B, A, 0.9, (10, 50, 50))]), params)
     assert load_snapshot(store, snapshot(), params).version == 2
     ws = Workspace.create(tmp_path_factory.mktemp("door_ws"))
     seg = ws.create_array("segmentation", SEG_SHAPE, np.uint64, chunks=(8, 64, 64),
@@ -102,7 +103,7 @@ def server(neo4j_connection, tmp_path_factory):
     token, _ = TokenStore.for_workspace(ws.root).create("analyst", "read")
     with door(store, ws) as d:
         client = neuprint.Client(d["url"], token=token, verify=d["cert"], progress=False)
-        yield {**d, "token": token, "client": client, "store": store}
+        yield {**d, "token": token, "client": client, "store": store, "ws": ws}
     store.close()
 
 
@@ -216,6 +217,17 @@ def test_first_query_a_neuprint_user_writes(server):
     assert df.values.tolist() == [["MBON01_R", weights(HI)[A, B]], ["PN_x_L", weights(HI)[A, C]]]
 
 
+def test_fetch_shortest_paths_walks_the_current_version(server):
+    """B -> A was a direct edge in version 1 only; now the way is B -> C -> A."""
+    c = server["client"]
+    df = neuprint.fetch_shortest_paths(B, A, min_weight=0, intermediate_criteria=NC(),
+                                       client=c)
+    assert df["bodyId"].tolist() == [B, C, A]
+    assert df["weight"].tolist() == [0, weights(HI)[B, C], weights(HI)[C, A]]
+    paths = neuprint.fetch_paths(B, A, path_length=1, intermediate_criteria=NC(), client=c)
+    assert paths.empty
+
+
 # --- synapses -----------------------------------------------------------------------------
 def test_fetch_synapses(server):
     df = neuprint.fetch_synapses(NC(bodyId=A), client=server["client"])
@@ -260,6 +272,11 @@ def test_neo4j4_exists_is_rewritten(server):
     assert df["id"].tolist() == [D]
     assert rewrite("WHERE exists(n.`MB(R)`) AND n.x = 'exists(n.y)'") == \
         "WHERE (n.`MB(R)` IS NOT NULL) AND n.x = 'exists(n.y)'"
+    # variable-length patterns: the predicate joins the clause's WHERE, literals untouched
+    assert rewrite("MATCH p = (a)-[:ConnectsTo*1..2]->(b {n: 'WITH)'}) WHERE a.x = 1 OR "
+                   "b.y = 2 RETURN p") == (
+        "MATCH p = (a)-[_path0:ConnectsTo*1..2]->(b {n: 'WITH)'}) WHERE ( a.x = 1 OR b.y = 2 ) "
+        "AND ALL(_x IN _path0 WHERE _x.validTo IS NULL) RETURN p")
     inner, seconds, items = timeboxed(
         'CALL apoc.cypher.runTimeboxed("MATCH (n) WHERE n.a = \\"x\\" RETURN count(n) as c",'
         ' {}, 5000) YIELD value RETURN value.c as count')
@@ -337,6 +354,30 @@ def test_skeleton_of_a_segmented_body(server):
         c.fetch_skeleton(C)
 
 
+def test_skeletons_and_meshes_are_cached_per_segmentation(server):
+    """Made once per body and segmentation: a new segmentation (a re-run) makes them anew
+    and the old ones go."""
+    c, ws = server["client"], server["ws"]
+    cache = ws.root / "cache" / "shapes"
+    first = c.fetch_skeleton(A, format="swc")
+    (key,) = [d.name for d in cache.iterdir()]
+    swc = cache / key / f"{A}.swc"
+    assert swc.read_text() == first
+    swc.write_text(first.replace("\n", "\n# from the cache\n", 1))  # served from here
+    assert "# from the cache" in c.fetch_skeleton(A, format="swc")
+    seg = ws.array("segmentation", mode="r+")
+    try:
+        time.sleep(0.01)
+        seg[:, :, 60:70] = np.where(seg[:, :, 60:70] == A, 0, seg[:, :, 60:70])  # A: no branch
+        seg[6:10, 28:36, 60:70] = A
+        df = c.fetch_skeleton(A, format="pandas")
+        assert df["y"].min() >= 28 and df["y"].max() <= 35  # traced from the new voxels
+        assert [d.name for d in cache.iterdir()] != [key]  # a new key; the old one is gone
+        assert len(list(cache.iterdir())) == 1
+    finally:
+        seg[:] = segmentation()
+
+
 def test_navis_fetch_skeletons(server):
     """navis, unchanged, on top of neuprint-python: a TreeNeuron of the segmented body, with
     its synapses attached to the skeleton, in the dataset's voxel units."""
@@ -349,3 +390,41 @@ def test_navis_fetch_skeletons(server):
     n_syn = sum(1 for s in SYNAPSES if A in (s[1], s[2]) and s[3] > HI)
     assert len(n.connectors) == n_syn
     assert [str(u) for u in n.units] == ["8.0 nanometer", "8.0 nanometer", "40.0 nanometer"]
+
+
+# --- meshes ---------------------------------------------------------------------------------
+def test_navis_fetch_mesh_neuron(server, monkeypatch):
+    """navis, unchanged (with dvidtools, which it asks for): the body's zmesh surface from
+    the segmentation, in nm on the wire and in the skeleton's voxel units after navis. Its
+    plain requests sessions trust the generated certificate through REQUESTS_CA_BUNDLE."""
+    navis_neuprint = pytest.importorskip("navis.interfaces.neuprint")
+    pytest.importorskip("dvid")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", server["cert"])
+    c = server["client"]
+    nl = navis_neuprint.fetch_mesh_neuron(A, lod=None, with_synapses=True, client=c)
+    assert len(nl) == 1
+    n = nl[0]
+    assert n.id == A and n.name == "KC_a_R" and n.trimesh.is_watertight
+    lo, hi = n.vertices.min(0), n.vertices.max(0)  # x, y, z voxels: A's voxels +- 1/2
+    assert np.allclose(lo, [9.5, 19.5, 1.5], atol=0.01)
+    assert np.allclose(hi, [119.5, 43.5, 13.5], atol=0.01)
+    n_voxels = int((segmentation() == A).sum())
+    assert n.volume == pytest.approx(n_voxels, rel=0.15)  # voxel units: one per voxel
+    assert len(n.connectors) == sum(1 for s in SYNAPSES if A in (s[1], s[2]) and s[3] > HI)
+    with pytest.raises(requests.HTTPError, match="404"):  # not segmented: no mesh
+        navis_neuprint.fetch_mesh_neuron(C, lod=None, missing_mesh="raise", client=c)
+
+
+def test_mesh_key_stands_for_the_token(server):
+    """dvidtools sends no token: the segmentation source's key stands for it."""
+    c = server["client"]
+    layers = c.session.get(f"{server['url']}/api/npexplorer/nglayers/cxgraph.json",
+                           verify=server["cert"]).json()
+    source = layers["layers"][0]["source"]
+    assert source.startswith(f"dvid://{server['url']}/")
+    key = source.rsplit("/", 1)[1]
+    url = f"{server['url']}/api/node/{key}/segmentation_meshes/key/{A}.ngmesh"
+    r = requests.get(url, verify=server["cert"], timeout=10)
+    assert r.ok and int(np.frombuffer(r.content[:4], np.uint32)[0]) > 0
+    forged = url.replace(key, key.split("-")[0] + "-" + "0" * 32)
+    assert requests.get(forged, verify=server["cert"], timeout=10).status_code == 401

@@ -148,6 +148,28 @@ class TokenStore:
             return None
         return Principal(token_id=record.token_id, name=record.name, role=record.role)
 
+    def capability(self, principal: Principal, purpose: str) -> str:
+        """A key standing for ``principal``'s token in a URL, for ``purpose`` only, for clients
+        that send no header (dvidtools, under navis's ``fetch_mesh_neuron``): the token's id
+        and an HMAC of ``purpose`` keyed by the token's stored hash; dies with the token."""
+        with self._lock:
+            self._refresh()
+            record = self._records[principal.token_id]
+        mac = hmac.new(record.hash.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+        return f"{record.token_id}-{mac[:32]}"
+
+    def authenticate_capability(self, key: str, purpose: str) -> Principal | None:
+        """The principal of a ``capability`` key for ``purpose``, else ``None``."""
+        token_id, _, mac = key.partition("-")
+        with self._lock:
+            self._refresh()
+            record = self._records.get(token_id)
+        if record is None or record.revoked:
+            return None
+        principal = Principal(token_id=record.token_id, name=record.name, role=record.role)
+        return principal if hmac.compare_digest(self.capability(principal, purpose), key) \
+            else None
+
     def _refresh(self) -> None:
         try:
             st = self.path.stat()

@@ -11,13 +11,26 @@ Routes (all need ``Authorization: Bearer <token>``, read role)::
     GET  /api/available         the routes below /api
     GET  /profile, /api/profile {"Email", "AuthLevel"}
     POST /api/custom/custom     {"cypher", "dataset"} -> {"columns": [...], "data": [[...]]}
-    GET  /api/skeletons/skeleton/<dataset>/<bodyId>?format=swc   SWC (cxgraph/api/skeletons.py)
+    GET  /api/skeletons/skeleton/<dataset>/<bodyId>?format=swc   SWC (cxgraph/api/shapes.py)
+    GET  /api/roimeshes/mesh/<dataset>/<roi>   an ROI's mesh, OBJ in voxels x, y, z (a declared
+         box, or zmesh of a declared label; ``volume``: the segmentation's extent)
+    GET  /api/npexplorer/nglayers/<dataset>.json   neuroglancer layers: the segmentation as
+         dvid://https://<this server>/<key>, where navis's fetch_mesh_neuron (through
+         dvidtools) finds meshes
+    GET  /api/node/<key>/segmentation_meshes/key/<bodyId>.ngmesh   a body's mesh, DVID's
+         path (cxgraph/api/shapes.py); dvidtools sends no token, so ``key`` stands for it
+         (the token's capability for meshes, ``TokenStore.capability``; no header needed)
+
+navis fetches the layers and dvidtools the meshes through plain ``requests`` sessions that
+know nothing of ``neuprint.Client(verify=...)``: with the generated certificate they need
+``REQUESTS_CA_BUNDLE=WS/tls/cert.pem`` (docs/neuprint.md).
 
 ``/api/custom/custom`` is the analyst path (``GraphStore.analyst``: plan check, READ
 transaction, ``[api] timeout_s``), after three rewrites of what the client sends for
 Neo4j 4 + APOC (``rewrite``): ``exists(n.p)`` -> ``(n.p IS NOT NULL)``; ``[e:ConnectsTo]``
 and ``[:Contains]`` match current relationships only (``validTo IS NULL``: the door shows
-the current version);
+the current version), and so do their variable-length forms (``[:ConnectsTo*]`` of
+``fetch_shortest_paths``/``fetch_paths``: a predicate on the clause's WHERE);
 ``apoc.map.removeKeys(x, [...])`` also removes cxgraph's internal keys;
 ``CALL apoc.cypher.runTimeboxed("<q>", {}, ms) YIELD value RETURN value.a AS b, ...``
 (refused by the analyst policy: it runs unchecked Cypher) runs ``<q>`` itself through the
@@ -35,6 +48,7 @@ import json
 import re
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import neo4j.graph
 import neo4j.spatial
@@ -60,6 +74,9 @@ if TYPE_CHECKING:
 SERVER_VERSION = "1.7.0"  # neuPrintHTTP version we answer to; < 1.7.3 keeps clients on JSON
 ROUTES = ("/api/dbmeta/datasets", "/api/version", "/api/dbmeta/version", "/api/serverinfo",
           "/api/available", "/api/profile", "/api/custom/custom")
+SHAPE_ROUTES = ("/api/skeletons/skeleton/{dataset}/{bodyId}", "/api/roimeshes/mesh/{dataset}/{roi}",
+                "/api/npexplorer/nglayers/{dataset}.json",
+                "/api/node/{key}/segmentation_meshes/key/{bodyId}.ngmesh")
 _CRS = {"srid": 9157, "name": "cartesian-3d", "type": "link",
         "properties": {"href": "http://spatialreference.org/ref/sr-org/9157/ogcwkt/",
                        "type": "ogcwkt"}}
@@ -72,11 +89,22 @@ _EXISTS_PROP = re.compile(rf"\bexists\s*\(\s*({_NAME}\s*\.\s*{_NAME})\s*\)", re.
 # Relationship types with version intervals, in the simple pattern form the client writes
 # (``[e:ConnectsTo]``, ``[:Contains]``): read as the current ones only.
 _VERSIONED_REL = re.compile(r"\[\s*([A-Za-z_]\w*)?\s*:\s*(ConnectsTo|Contains)\s*\]")
+# ... and their variable-length form (``[:ConnectsTo*]``, ``[:ConnectsTo*1..3]``, e.g. in
+# ``allShortestPaths``), which Neo4j allows no inline WHERE in: named, and its MATCH's WHERE
+# gets ``ALL(_x IN <name> WHERE _x.validTo IS NULL)`` (in the WHERE, so shortest-path
+# searches only walk current relationships).
+_VARLEN_REL = re.compile(r"\[\s*([A-Za-z_]\w*)?\s*:\s*(ConnectsTo|Contains)\s*\*([^\]]*)\]")
+_CLAUSE = re.compile(r"\b(WHERE|MATCH|OPTIONAL|RETURN|WITH|UNWIND|CALL|ORDER|SKIP|LIMIT|UNION|"
+                     r"CREATE|MERGE|SET|DELETE|DETACH|REMOVE|FOREACH|USE|FINISH)\b", re.I)
 _REMOVE_KEYS = re.compile(r"\b(apoc\.map\.removeKeys\s*\(\s*[A-Za-z_]\w*\s*,\s*\[)", re.I)
 _TIMEBOXED = re.compile(
     r"""^\s*CALL\s+apoc\.cypher\.runTimeboxed\s*\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*\{\s*\}\s*,"""
     r"""\s*(\d+(?:\.\d+)?)\s*\)\s*YIELD\s+value\s+RETURN\s+(.+?)\s*;?\s*$""", re.S | re.I)
 _SKELETON = re.compile(r"^/api/skeletons/skeleton/([^/]+)/(\d+)$")
+_ROI_MESH = re.compile(r"^/api/roimeshes/mesh/([^/]+)/(.+)$")
+_NGLAYERS = re.compile(r"^/api/npexplorer/nglayers/([^/]+)\.json$")
+_DVID_MESH = re.compile(r"^/api/node/([^/]+)/segmentation_meshes/key/(\d+)\.ngmesh$")
+MESHES = "meshes"  # the capability's purpose
 _VALUE_ITEM = re.compile(r"^value\.(\w+)(?:\s+AS\s+(\w+))?$", re.I)
 
 
@@ -106,7 +134,47 @@ _current0.validTo IS NULL]->(s)'
         part = _VERSIONED_REL.sub(current, part)
         return _REMOVE_KEYS.sub(lambda m: f"{m.group(1)}{internal}, ", part)
 
-    return _outside_literals(cypher, code)
+    return _current_varlength(_outside_literals(cypher, code))
+
+
+def _current_varlength(cypher: str) -> str:
+    """The variable-length half of ``rewrite`` (see ``_VARLEN_REL``)."""
+    # positions are found in a copy with literals and `names` blanked (same length)
+    masked = re.sub(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)""",
+                    lambda m: m.group(0)[0] + " " * (len(m.group(0)) - 2) + m.group(0)[-1],
+                    cypher, flags=re.S)
+    depth, d = [], 0
+    for ch in masked:
+        d -= ch in ")]}"
+        depth.append(d)
+        d += ch in "([{"
+    names, edits = iter(range(1 << 30)), []  # (position, text to insert)
+    conds: dict[tuple[int, int | None], list[str]] = {}  # (clause end, WHERE end) -> preds
+    for m in _VARLEN_REL.finditer(masked):
+        var = m.group(1) or f"_path{next(names)}"
+        if not m.group(1):
+            edits.append((m.start() + 1, var))
+        starts = [c.start() for c in re.finditer(r"\bMATCH\b", masked[:m.start()], re.I)]
+        level = depth[starts[-1]] if starts else 0
+        # the clause ends at its next clause keyword or where its subquery closes
+        end = next((i for i in range(m.end(), len(masked)) if depth[i] < level), len(masked))
+        where = None
+        for c in _CLAUSE.finditer(masked, m.end(), end):
+            if depth[c.start()] != level:
+                continue
+            if c.group(1).upper() != "WHERE" or where is not None:
+                end = c.start()
+                break
+            where = c.end()
+        conds.setdefault((end, where), []).append(f"ALL(_x IN {var} WHERE _x.validTo IS NULL)")
+    for (end, where), cs in conds.items():
+        if where is not None:
+            edits += [(where, " ("), (end, f") AND {' AND '.join(cs)} ")]
+        else:
+            edits.append((end, f" WHERE {' AND '.join(cs)} "))
+    for pos, text in sorted(edits, key=lambda e: e[0], reverse=True):
+        cypher = cypher[:pos] + text + cypher[pos:]
+    return cypher
 
 
 def timeboxed(cypher: str) -> tuple[str, float, list[tuple[str, str]]] | None:
@@ -182,6 +250,12 @@ class NeuprintDoor:
 
         method, path = scope["method"], scope["path"].rstrip("/")
         try:
+            mesh = _DVID_MESH.match(path)
+            if mesh and method == "GET":
+                principal = self._mesh_principal(mesh.group(1))
+                async with self.app.quotas.hold(principal, cypher=True):
+                    await self._shape(send, "mesh", int(mesh.group(2)))
+                return
             principal = self.app._authenticate(scope)
             if not principal.role.allows(Role.READ):
                 raise Unauthenticated("this token may not read")
@@ -193,6 +267,16 @@ class NeuprintDoor:
             if skeleton and method == "GET":
                 async with self.app.quotas.hold(principal, cypher=True):
                     await self._skeleton(scope, send, skeleton.group(1), int(skeleton.group(2)))
+                return
+            roi_mesh = _ROI_MESH.match(path)
+            if roi_mesh and method == "GET":
+                async with self.app.quotas.hold(principal, cypher=True):
+                    await self._roi_mesh(send, roi_mesh.group(1), roi_mesh.group(2))
+                return
+            layers = _NGLAYERS.match(path)
+            if layers and method == "GET":
+                async with self.app.quotas.hold(principal):
+                    await self._nglayers(scope, send, layers.group(1), principal)
                 return
             if method != "GET" or (path not in ROUTES and path != "/profile"):
                 await _send_json(send, 404 if method == "GET" else 405, {
@@ -219,7 +303,7 @@ class NeuprintDoor:
             return {"Email": principal.name or principal.token_id, "ImageURL": "",
                     "AuthLevel": level[principal.role.value], "DataSet": ""}
         if path == "/api/available":
-            return list(ROUTES)
+            return [*ROUTES, *SHAPE_ROUTES]
         if path == "/api/dbmeta/version":
             rows = await self.app.graph.read_text(
                 "CALL dbms.components() YIELD name, versions RETURN name, versions[0] AS v",
@@ -248,11 +332,50 @@ class NeuprintDoor:
         self._datasets_cache = (now, out)
         return out
 
-    async def _skeleton(self, scope: Scope, send: Send, dataset: str, body_id: int) -> None:
-        import asyncio
-        from urllib.parse import parse_qs
+    def _mesh_principal(self, key: str) -> Principal:
+        from cxgraph.api.auth import Principal, Role
+        from cxgraph.api.errors import Unauthenticated
 
-        from cxgraph.api.skeletons import NoSkeleton, skeleton_swc
+        if key == "anonymous" and self.app.anonymous is not None:
+            return Principal(token_id="", name="anonymous", role=self.app.anonymous)
+        principal = self.app.tokens.authenticate_capability(key, MESHES)
+        if principal is None or not principal.role.allows(Role.READ):
+            raise Unauthenticated("the mesh key is unknown or its token revoked; fetch "
+                                  "/api/npexplorer/nglayers/<dataset>.json again")
+        return principal
+
+    async def _nglayers(self, scope: Scope, send: Send, dataset: str,
+                        principal: Principal) -> None:
+        if dataset not in await self._datasets():
+            await _send_json(send, 404, {"error": f"dataset {dataset!r} is not on this server"})
+            return
+        key = (self.app.tokens.capability(principal, MESHES) if principal.token_id
+               else "anonymous")
+        hosts = [v.decode() for k, v in scope.get("headers", []) if k == b"host"]
+        host = (urlsplit("//" + hosts[0]).hostname if hosts else None) or scope["server"][0]
+        host = f"[{host}]" if ":" in host else host
+        base = f"{scope.get('scheme', 'https')}://{host}:{scope['server'][1]}"  # as called
+        await _send_json(send, 200, {"layers": [
+            {"type": "segmentation", "name": dataset, "source": f"dvid://{base}/{key}"}]})
+
+    async def _roi_mesh(self, send: Send, dataset: str, roi: str) -> None:
+        import asyncio
+
+        from cxgraph.graph.rois import roi_mesh_obj
+        from cxgraph.workspace import Workspace
+
+        obj = None
+        if dataset in await self._datasets():
+            obj = await asyncio.get_running_loop().run_in_executor(
+                None, roi_mesh_obj, Workspace.open(self.app.root), roi)
+        if obj is None:
+            await _send_json(send, 404, {"error": f"no ROI {roi!r} in dataset {dataset!r} "
+                                                  "(`cxgraph roi list` shows the declared ones)"})
+            return
+        await _send(send, 200, obj.encode(), "text/plain; charset=utf-8")
+
+    async def _skeleton(self, scope: Scope, send: Send, dataset: str, body_id: int) -> None:
+        from urllib.parse import parse_qs
 
         fmt = parse_qs(scope.get("query_string", b"").decode()).get("format", ["swc"])[0]
         if fmt != "swc":
@@ -260,13 +383,24 @@ class NeuprintDoor:
         if dataset not in await self._datasets():
             await _send_json(send, 404, {"error": f"dataset {dataset!r} is not on this server"})
             return
-        loop = asyncio.get_running_loop()
+        await self._shape(send, "skeleton", body_id)
+
+    async def _shape(self, send: Send, kind: str, body_id: int) -> None:
+        import asyncio
+
+        from cxgraph.api.shapes import NoShape, mesh_ngmesh, skeleton_swc
+
+        make = skeleton_swc if kind == "skeleton" else mesh_ngmesh
         try:
-            swc = await loop.run_in_executor(None, skeleton_swc, self.app.root, body_id)
-        except NoSkeleton as e:
+            data = await asyncio.get_running_loop().run_in_executor(
+                None, make, self.app.root, body_id)
+        except NoShape as e:
             await _send_json(send, 404, {"error": str(e)})
             return
-        await _send(send, 200, swc.encode(), "text/plain; charset=utf-8")
+        if kind == "skeleton":
+            await _send(send, 200, data.encode(), "text/plain; charset=utf-8")
+        else:
+            await _send(send, 200, data, "application/octet-stream")
 
     async def _custom(self, receive: Receive, send: Send) -> None:
 

@@ -155,6 +155,47 @@ def register(app: typer.Typer) -> None:
         if not report.ok:
             raise typer.Exit(1)
 
+    rois = typer.Typer(help="ROIs (named regions) of the graph: boxes or labels of a label "
+                            "volume, in WS/rois.json; the next `cxgraph load` applies them.",
+                       no_args_is_help=True)
+    app.add_typer(rois, name="roi")
+
+    @rois.command("add")
+    def roi_add(
+        name: str = typer.Argument(..., help="The ROI's name, e.g. 'AL(R)'."),
+        workspace: Path = WorkspaceOpt,
+        box: str = typer.Option(None, help="z0:z1,y0:y1,x0:x1 in voxels (half-open)."),
+        labels: str = typer.Option(None, help="A label volume: an array of volumes.zarr or "
+                                              "a .npy file, over the segmentation's extent."),
+        label: int = typer.Option(None, help="The ROI's label in --labels."),
+        parent: str = typer.Option(None, help="A declared ROI this one lies in."),
+    ) -> None:
+        """Declare an ROI (then `cxgraph load` places synapses in it)."""
+        from cxgraph.graph.rois import Roi, add_roi, parse_box
+
+        ws = Workspace.open(workspace)
+        if labels and labels.endswith(".npy") and Path(labels).exists():  # from here
+            labels = str(Path(labels).resolve())
+        add_roi(ws, Roi(name, parent, parse_box(box) if box else None, labels, label))
+        typer.echo(f"ROI {name!r} declared in {ws.root / 'rois.json'}; `cxgraph load -w "
+                   f"{workspace}` applies it")
+
+    @rois.command("list")
+    def roi_list(workspace: Path = WorkspaceOpt) -> None:
+        """The declared ROIs, one JSON object a line."""
+        from cxgraph.graph.rois import read_rois
+
+        for r in read_rois(Workspace.open(workspace).root):
+            typer.echo(json.dumps(r.to_dict()))
+
+    @rois.command("remove")
+    def roi_remove(name: str = typer.Argument(...), workspace: Path = WorkspaceOpt) -> None:
+        """Remove a declared ROI (the next `cxgraph load` clears it from the graph)."""
+        from cxgraph.graph.rois import remove_roi
+
+        remove_roi(Workspace.open(workspace), name)
+        typer.echo(f"ROI {name!r} removed")
+
     @app.command("import-connectome")
     def import_connectome(
         edges: Annotated[Path | None, typer.Option(

@@ -71,7 +71,8 @@ def register(app: typer.Typer) -> None:
             if np_port:
                 typer.echo(f"neuPrint front door on https://{h}:{np_port} (certificate {cert}); "
                            f"neuprint.Client('https://{h}:{np_port}', token=..., "
-                           f"verify='{cert}')")
+                           f"verify='{cert}'); navis meshes also need "
+                           f"REQUESTS_CA_BUNDLE={cert}")
             run_listeners(app_, h, p, np_port, cert, key)
 
     tokens = typer.Typer(help="Bearer tokens of the API (stored hashed in WS/api_tokens.json).",

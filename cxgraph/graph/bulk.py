@@ -36,6 +36,7 @@ from cxgraph.graph.loader import (
     LoadReport,
     body_rows,
     connection_rows,
+    synapse_rows,
 )
 from cxgraph.graph.meta import VOLUME_ROI, refresh_meta
 from cxgraph.graph.params import GraphParams
@@ -74,6 +75,11 @@ def write_import_files(snap: Snapshot, directory: Path,
     rows: dict[str, int] = {}
 
     b = body_rows(snap, params)
+    declared = [name for name, _ in snap.roi_parents]
+
+    def flags(col: str) -> list[pl.Expr]:  # one boolean column per declared ROI
+        return [pl.when(pl.col(col).list.contains(name)).then(pl.lit("true"))
+                .alias(f"{name}:boolean") for name in declared]
     seg = b.select(
         pl.col("body_id").alias(":ID(Segment)"), pl.col("body_id").alias("bodyId:long"),
         pl.col("size").alias("size:long"), pl.col("pre").alias("pre:long"),
@@ -86,12 +92,12 @@ def write_import_files(snap: Snapshot, directory: Path,
         pl.col("stage_run").alias("stageRun"), pl.col("block").alias("block:long"),
         pl.col("roi_info").alias("roiInfo"),
         pl.when(pl.col("in_volume")).then(pl.lit("true")).alias(f"{VOLUME_ROI}:boolean"),
-        pl.lit(v).alias("validFrom:long"), pl.lit(v).alias("seenIn:long"),
+        *flags("rois"), pl.lit(v).alias("validFrom:long"), pl.lit(v).alias("seenIn:long"),
         pl.when(pl.col("neuron")).then(pl.lit("Segment;Neuron")).otherwise(pl.lit("Segment"))
         .alias(":LABEL"))
     files_n.append(_write(seg, d / "segments.tsv"))
 
-    s = snap.synapses
+    s = synapse_rows(snap)
     common = [pl.col("confidence").alias("confidence:double"),
               pl.col("stage_run").alias("stageRun"), pl.col("block").alias("block:long"),
               pl.lit(v).alias("validFrom:long"), pl.lit(v).alias("seenIn:long"),
@@ -100,12 +106,13 @@ def write_import_files(snap: Snapshot, directory: Path,
                    pl.col("synapse_id").alias("synapseId:long"), pl.lit("pre").alias("type"),
                    point_csv_expr("pre_").alias("location:point"),
                    pl.col("pre_body").alias("bodyId:long"),
-                   pl.col("pre_sv").alias("supervoxelId:long"), *common)
+                   pl.col("pre_sv").alias("supervoxelId:long"), *common, *flags("pre_rois"))
     post = s.select((pl.col("synapse_id") * 2 + 1).alias(":ID(Synapse)"),
                     pl.col("synapse_id").alias("synapseId:long"), pl.lit("post").alias("type"),
                     point_csv_expr("post_").alias("location:point"),
                     pl.col("post_body").alias("bodyId:long"),
-                    pl.col("post_sv").alias("supervoxelId:long"), *common)
+                    pl.col("post_sv").alias("supervoxelId:long"), *common,
+                    *flags("post_rois"))
     files_n.append(_write(pl.concat([pre, post]), d / "synapses.tsv"))
 
     conns = connection_rows(snap, params).with_row_index("k")
@@ -232,7 +239,7 @@ def finish_first_version(store: GraphStore, snap: Snapshot, params: GraphParams)
                          "hi": params.post_high_accuracy_threshold,
                          "hp": params.post_hp_threshold, "synapseLevel": True,
                          "source": snap.source})
-    refresh_meta(store, params.dataset)
+    refresh_meta(store, params.dataset, dict(snap.roi_parents))
     store.write("MATCH (ver:Version {version: $v}) SET ver.complete = true", {"v": v})
 
 

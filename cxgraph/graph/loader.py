@@ -23,7 +23,13 @@ import polars as pl
 
 from cxgraph.errors import GraphError
 from cxgraph.graph.coords import point_expr
-from cxgraph.graph.meta import VOLUME_ROI, body_roi_info, connection_roi_info, refresh_meta
+from cxgraph.graph.meta import (
+    VOLUME_ROI,
+    body_roi_info,
+    connection_roi_info,
+    refresh_meta,
+    stored_roi_parents,
+)
 from cxgraph.graph.params import GraphParams
 from cxgraph.graph.snapshot import Snapshot
 from cxgraph.graph.store import GraphStore
@@ -36,12 +42,12 @@ _CURRENT = "{x}.validTo IS NULL"
 
 # Bodies carry the neuPrint properties (notes/neuprint-model.md; ROI counts from
 # meta.body_roi_info) beside cxgraph's own (seenIn/validFrom, stageRun, block).
-Q_BODIES = f"""
+Q_BODIES = """
 UNWIND $rows AS row
-MERGE (s:Segment {{bodyId: row.body_id}})
+MERGE (s:Segment {bodyId: row.body_id})
   ON CREATE SET s.validFrom = $v
 // an analyst's annotation (versioned, on :Annotation nodes) outranks the tables' values
-WITH s, row, EXISTS {{ (s)-[:HasAnnotation]->(:Annotation) }} AS annotated
+WITH s, row, EXISTS { (s)-[:HasAnnotation]->(:Annotation) } AS annotated
 SET s.seenIn = $v, s.size = row.size, s.pre = row.pre, s.post = row.post,
     s.upstream = row.upstream, s.downstream = row.downstream,
     s.synweight = row.upstream + row.downstream,
@@ -49,9 +55,11 @@ SET s.seenIn = $v, s.size = row.size, s.pre = row.pre, s.post = row.post,
     s.statusLabel = CASE WHEN annotated THEN s.statusLabel ELSE row.status END,
     s.type = CASE WHEN annotated THEN s.type ELSE row.type END,
     s.instance = CASE WHEN annotated THEN s.instance ELSE row.instance END, s.name = row.name,
-    s.roiInfo = row.roi_info, s.`{VOLUME_ROI}` = CASE WHEN row.in_volume THEN true END,
+    s.roiInfo = row.roi_info,
     s.stageRun = row.stage_run, s.block = row.block, s.kind = row.kind, s.class = row.class
-SET s += coalesce(row.props, {{}})
+SET s += coalesce(row.props, {})
+// one boolean per ROI the body touches; $rois also names the ROIs to clear
+FOREACH (k IN $rois | SET s[k] = CASE WHEN k IN coalesce(row.rois, []) THEN true END)
 FOREACH (_ IN CASE WHEN row.neuron THEN [1] ELSE [] END | SET s:Neuron)
 FOREACH (_ IN CASE WHEN row.neuron THEN [] ELSE [1] END | REMOVE s:Neuron)
 """
@@ -63,11 +71,13 @@ MERGE (a:Synapse {{synapseId: row.synapse_id, type: 'pre'}})
 SET a.seenIn = $v, a.location = {point_expr("row.pre_")}, a.confidence = row.confidence,
     a.`{VOLUME_ROI}` = true, a.bodyId = row.pre_body, a.supervoxelId = row.pre_sv,
     a.stageRun = row.stage_run, a.block = row.block
+FOREACH (k IN $rois | SET a[k] = CASE WHEN k IN coalesce(row.pre_rois, []) THEN true END)
 MERGE (b:Synapse {{synapseId: row.synapse_id, type: 'post'}})
   ON CREATE SET b.validFrom = $v
 SET b.seenIn = $v, b.location = {point_expr("row.post_")}, b.confidence = row.confidence,
     b.`{VOLUME_ROI}` = true, b.bodyId = row.post_body, b.supervoxelId = row.post_sv,
     b.stageRun = row.stage_run, b.block = row.block
+FOREACH (k IN $rois | SET b[k] = CASE WHEN k IN coalesce(row.post_rois, []) THEN true END)
 MERGE (a)-[:SynapsesTo]->(b)
 """
 
@@ -151,6 +161,8 @@ CREATE (b:Synapse {{synapseId: row.synapse_id, type: 'post', validFrom: $v, seen
                    `{VOLUME_ROI}`: true,
                    bodyId: row.post_body, supervoxelId: row.post_sv, stageRun: row.stage_run,
                    block: row.block}})
+FOREACH (k IN coalesce(row.pre_rois, []) | SET a[k] = true)
+FOREACH (k IN coalesce(row.post_rois, []) | SET b[k] = true)
 CREATE (a)-[:SynapsesTo]->(b)
 CREATE (ps)-[:Contains {{validFrom: $v, seenIn: $v}}]->(a)
 CREATE (qs)-[:Contains {{validFrom: $v, seenIn: $v}}]->(b)
@@ -399,7 +411,36 @@ def body_rows(snap: Snapshot, params: GraphParams) -> pl.DataFrame:
     props = (b["properties"].str.json_decode(infer_schema_length=None)
              if b["properties"].null_count() < b.height else pl.lit(None))
     return body_roi_info(b.with_columns(neuron.alias("neuron"), props.alias("props"))
-                         .drop("properties"))
+                         .drop("properties"), body_roi_counts(snap))
+
+
+def _synapse_roi_sides(snap: Snapshot, side: str) -> pl.DataFrame:
+    """synapse_id, roi and the synapse's columns, for its ``side`` point's ROIs."""
+    return snap.synapse_rois.filter(pl.col("side") == side).join(
+        snap.synapses, on="synapse_id")
+
+
+def body_roi_counts(snap: Snapshot) -> pl.DataFrame:
+    """body_id, roi, pre, post, upstream, downstream: each body's synapse points in each
+    declared ROI (as the body's own counts, per ROI)."""
+    pre = _synapse_roi_sides(snap, "pre").group_by(
+        pl.col("pre_body").alias("body_id"), "roi").agg(pl.len().cast(pl.Int64).alias("pre"))
+    post = _synapse_roi_sides(snap, "post").group_by(
+        pl.col("post_body").alias("body_id"), "roi").agg(pl.len().cast(pl.Int64).alias("post"))
+    return pre.join(post, on=["body_id", "roi"], how="full", coalesce=True).with_columns(
+        pl.col("pre").fill_null(0), pl.col("post").fill_null(0)).with_columns(
+        pl.col("pre").alias("downstream"), pl.col("post").alias("upstream"))
+
+
+def connection_roi_counts(snap: Snapshot, params: GraphParams) -> pl.DataFrame:
+    """pre, post, roi, weight_hr, weight, weight_hp of each connection's synapses whose post
+    point lies in each declared ROI (neuPrint assigns a connection's ROIs by the post side)."""
+    conf = pl.col("confidence")
+    return _synapse_roi_sides(snap, "post").group_by(
+        pl.col("pre_body").alias("pre"), pl.col("post_body").alias("post"), "roi").agg(
+        pl.len().cast(pl.Int64).alias("weight_hr"),
+        (conf >= params.post_high_accuracy_threshold).sum().cast(pl.Int64).alias("weight"),
+        (conf >= params.post_hp_threshold).sum().cast(pl.Int64).alias("weight_hp"))
 
 
 def connection_rows(snap: Snapshot, params: GraphParams) -> pl.DataFrame:
@@ -407,16 +448,22 @@ def connection_rows(snap: Snapshot, params: GraphParams) -> pl.DataFrame:
     weightHP under the ``[graph]`` thresholds), ROI counts and the SynapseSet ids."""
     conns = snap.connection_table(params.post_high_accuracy_threshold,
                                   params.post_hp_threshold)
-    return connection_roi_info(conns).with_columns(
+    return connection_roi_info(conns, connection_roi_counts(snap, params)).with_columns(
         pl.format("{}_{}_pre", "pre", "post").alias("pre_set"),
         pl.format("{}_{}_post", "pre", "post").alias("post_set"))
 
 
 def synapse_rows(snap: Snapshot) -> pl.DataFrame:
-    return snap.synapses.with_columns(
+    """The synapses with their SynapseSet ids and ``pre_rois``/``post_rois`` (declared)."""
+    out = snap.synapses.with_columns(
         pl.format("{}_{}_pre", "pre_body", "post_body").alias("pre_set"),
         pl.format("{}_{}_post", "pre_body", "post_body").alias("post_set"),
     )
+    for side in ("pre", "post"):
+        rois = snap.synapse_rois.filter(pl.col("side") == side).group_by("synapse_id").agg(
+            pl.col("roi").alias(f"{side}_rois"))
+        out = out.join(rois, on="synapse_id", how="left")
+    return out
 
 
 def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None = None,
@@ -456,8 +503,11 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
         "stage_run": (snap.stage_runs() or [None])[0] if snap.kind == "pipeline" else None,
         "created": [], "retired": []}]})
 
+    # ROI booleans to set or clear: the volume, the declared ROIs and the last load's
+    roi_parents = dict(snap.roi_parents)
+    declared = list(dict.fromkeys([*roi_parents, *stored_roi_parents(store, params.dataset)]))
     bodies = body_rows(snap, params)
-    _write(store, Q_BODIES, bodies, {"v": v}, "bodies", phases)
+    _write(store, Q_BODIES, bodies, {"v": v, "rois": [VOLUME_ROI, *declared]}, "bodies", phases)
     syn = synapse_rows(snap)
     conns = connection_rows(snap, params)
     chem = conns.filter(pl.col("type").fill_null("chemical") == "chemical")
@@ -470,7 +520,7 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
         _write(store, Q_FRESH_SYNAPSES, syn, {"v": v}, "synapses", phases)
         _write(store, Q_FRESH_SUPERVOXELS, snap.supervoxels, {"v": v}, "supervoxels", phases)
     else:
-        _write(store, Q_SYNAPSES, syn, {"v": v}, "synapses", phases)
+        _write(store, Q_SYNAPSES, syn, {"v": v, "rois": declared}, "synapses", phases)
         _write(store, Q_MEMBERSHIP, syn.select("synapse_id", "pre_set", "post_set"),
                {"v": v}, "synapse memberships", phases)
         _write(store, Q_SUPERVOXELS, snap.supervoxels, {"v": v}, "supervoxels", phases)
@@ -506,7 +556,7 @@ def load_snapshot(store: GraphStore, snap: Snapshot, params: GraphParams | None 
                          "hi": params.post_high_accuracy_threshold,
                          "hp": params.post_hp_threshold, "synapseLevel": snap.synapse_level,
                          "source": snap.source})
-    refresh_meta(store, params.dataset)
+    refresh_meta(store, params.dataset, roi_parents)
     store.write("MATCH (ver:Version {version: $v}) SET ver.complete = true", {"v": v})
     dt = time.perf_counter() - t0
     report = LoadReport(

@@ -21,6 +21,9 @@ Normalised columns (coordinates in voxels, (z, y, x) as everywhere in cxgraph):
 - ``operations``: operation_id, kind, user, timestamp, params, stage_run,
   created (list of body ids), retired (list of body ids) — explicit edits.
 - ``edges``: pre, post, weight, type — only for connectomes without synapses.
+- ``synapse_rois``: synapse_id, side (pre | post), roi — the declared ROIs each synapse
+  point lies in (``cxgraph.graph.rois``), with ``roi_parents`` (name, parent) in
+  declaration order.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from cxgraph.errors import InputDataError
+from cxgraph.graph.rois import SYNAPSE_ROI_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +110,9 @@ class Snapshot:
     edges: pl.DataFrame
     voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0)  # nm, (z, y, x)
     skipped_synapses: int = 0  # rows dropped because a body was unassigned (0/null)
+    synapse_rois: pl.DataFrame = dataclasses.field(
+        default_factory=lambda: pl.DataFrame(schema=SYNAPSE_ROI_COLUMNS))
+    roi_parents: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def synapse_level(self) -> bool:
@@ -122,6 +129,10 @@ class Snapshot:
             h.update(f"{name}:{df.height}:{','.join(df.columns)}".encode())
             if df.height:
                 h.update(df.hash_rows(seed=0).to_numpy().tobytes())
+        if self.roi_parents:  # no ROIs declared: the fingerprint as before ROIs existed
+            h.update(repr(self.roi_parents).encode())
+            h.update(self.synapse_rois.sort("synapse_id", "side", "roi").hash_rows(seed=0)
+                     .to_numpy().tobytes())
         return h.hexdigest()
 
     def stage_runs(self) -> list[str]:
@@ -251,7 +262,9 @@ def make_snapshot(kind: str, source: str, *, synapses: pl.DataFrame | None = Non
                   bodies: pl.DataFrame | None = None, supervoxels: pl.DataFrame | None = None,
                   merges: pl.DataFrame | None = None, operations: pl.DataFrame | None = None,
                   edges: pl.DataFrame | None = None,
-                  voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Snapshot:
+                  voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                  synapse_rois: pl.DataFrame | None = None,
+                  roi_parents: dict[str, str | None] | None = None) -> Snapshot:
     """Normalise and validate the tables of one version."""
     syn = normalise("synapses", synapses, source)
     syn = syn.with_columns(pl.col("confidence").fill_null(1.0))
@@ -279,8 +292,12 @@ def make_snapshot(kind: str, source: str, *, synapses: pl.DataFrame | None = Non
     ed = normalise("edges", edges, source).filter(pl.col("weight") > 0)
     if ed.height and syn.height:
         raise InputDataError(f"{source}: give synapses or an edge list, not both")
+    srois = (pl.DataFrame(schema=SYNAPSE_ROI_COLUMNS) if synapse_rois is None else
+             synapse_rois.cast(SYNAPSE_ROI_COLUMNS).join(syn.select("synapse_id"),  # type: ignore[arg-type]
+                                                         on="synapse_id", how="semi"))
     return Snapshot(kind, source, syn, bod, sv, mg, ops, ed,
-                    tuple(float(v) for v in voxel_size), skipped)  # type: ignore[arg-type]
+                    tuple(float(v) for v in voxel_size), skipped,  # type: ignore[arg-type]
+                    srois, tuple((roi_parents or {}).items()))
 
 
 # --- sources ---------------------------------------------------------------------------
@@ -296,8 +313,11 @@ def from_workspace(ws: Any) -> Snapshot:
     Used: ``synapses`` (required), ``supervoxels``, ``agglomeration`` (merge
     history), ``bodies``, ``operations``; ``connections`` is not loaded but
     compared by ``cxgraph check``. Voxel size from the ``segmentation`` (or
-    ``raw``) array's attributes when present.
+    ``raw``) array's attributes when present. ROIs declared in ``WS/rois.json``
+    (``cxgraph roi add``) give ``synapse_rois``.
     """
+    from cxgraph.graph.rois import parents, read_rois, synapse_rois
+
     t = Path(ws.tables_dir)
     syn = _read(t / "synapses.parquet")
     if syn is None:
@@ -316,9 +336,11 @@ def from_workspace(ws: Any) -> Snapshot:
     supervoxels, bodies = _read(t / "supervoxels.parquet"), _read(t / "bodies.parquet")
     operations = _read(t / "operations.parquet")
     supervoxels, bodies = _apply_merges(supervoxels, bodies, operations)
+    rois = read_rois(ws.root)
     return make_snapshot(
         "pipeline", str(ws.root), synapses=syn, bodies=bodies, supervoxels=supervoxels,
         merges=merges, operations=operations, voxel_size=voxel_size,  # type: ignore[arg-type]
+        synapse_rois=synapse_rois(ws, rois, syn) if rois else None, roi_parents=parents(rois),
     )
 
 
