@@ -14,9 +14,9 @@ not learn the phantom's quirks:
 - whole missing sections (set to 0, the pipeline's "no data") and damaged ones
   (a dark band), p = 0.05 per section;
 - small misalignment: a section shifted by up to ±3 px (input only);
-- uneven staining (`--uneven-staining`, p = 0.4; off by default): contrast compressed toward the bright resin level by a
-  factor ramping from U(0.1, 0.6) across the crop, the pixel noise put back to its
-  level (a weakly stained region is lighter and flatter, the detector noise is not);
+- uneven staining (opt-in, ``--uneven-staining``; p = 0.4): contrast compressed toward
+  the bright resin level by a factor ramping from U(0.1, 0.6) across the crop, the pixel
+  noise put back to its level (weak stain is lighter and flatter, detector noise is not);
 - elastic deformation of input and truth together (a smooth random field, ≤ 3 px);
 - flips in z, y, x and a y/x transpose.
 
