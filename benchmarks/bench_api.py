@@ -98,10 +98,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(ws: Workspace, port: int) -> subprocess.Popen:
+def start_server(ws: Workspace, port: int, src: Path | None = None) -> subprocess.Popen:
+    """``cxgraph serve`` on ``port`` (of the source tree ``src``, default the installed one)."""
+    env = os.environ.copy()
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     proc = subprocess.Popen(
         [sys.executable, "-m", "cxgraph", "serve", "--workspace", str(ws.root), "--port",
-         str(port)], env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         str(port), "--neuprint-port", "0"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, cwd=src)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
