@@ -296,6 +296,70 @@ def test_one_token_cannot_starve_graphql(api):
         limited.json()["errors"][0]["extensions"]["limit"] == "cypher_inflight_per_token"
 
 
+def test_analyst_cypher_of_all_tokens_shares_a_bounded_pool(api):
+    """Issue 14, starvation (a share of capacity for GraphQL reads): however many tokens send
+    Cypher, at most [api] cypher_db_threads analyst queries run in Neo4j at once (the rest
+    wait their turn, then answer), and GraphQL reads answer meanwhile."""
+    app, toks, store, ws = api
+    tokens = TokenStore.for_workspace(ws.root)
+    analysts = [tokens.create(f"pool{k}", "read")[0] for k in range(3)]
+    marker = f"pool-{time.monotonic_ns()}"
+    query = {"query": "CALL apoc.util.sleep(1500) RETURN $m AS m", "params": {"m": marker}}
+    running: list[int] = []
+
+    def watch(stop: threading.Event) -> None:
+        while not stop.is_set():
+            rows = store.read("SHOW TRANSACTIONS YIELD currentQuery, parameters "
+                              "WHERE parameters.m = $marker AND NOT currentQuery STARTS "
+                              "WITH 'EXPLAIN' RETURN count(*)", {"marker": marker}).rows
+            running.append(rows[0][0])
+            time.sleep(0.1)
+
+    async def scenario():
+        slow = asyncio.ensure_future(_send(app, [("POST", "/cypher", t, query)
+                                                 for t in analysts for _ in range(2)]))
+        while not slow.done() and max(running, default=0) == 0:
+            await asyncio.sleep(0.05)
+        t0 = time.perf_counter()
+        quick = await _send(app, [("POST", "/graphql", toks["bob"], {"query": NEURON})])
+        dt = time.perf_counter() - t0
+        return await slow, quick[0], dt
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(stop,))
+    watcher.start()
+    try:
+        slow, quick, dt = asyncio.run(scenario())
+    finally:
+        stop.set()
+        watcher.join()
+    assert [r.status_code for r in slow] == [200] * 6, [r.text[:200] for r in slow]
+    assert all(r.json()["data"] == [[marker]] for r in slow)
+    assert max(running) == app.params.cypher_db_threads == 2, running
+    assert quick.status_code == 200 and dt < 1.5, f"GraphQL took {dt:.2f} s"
+
+
+def test_a_killed_analyst_worker_is_a_clear_error_and_replaced(api):
+    """A worker process that dies under a query (killed, out of memory) is a 503 naming
+    what happened, not a traceback, and the next query gets new workers."""
+    app, *_ = api
+    assert cypher(api, "RETURN 1 AS one").status_code == 200  # the workers are running
+
+    async def scenario():
+        slow = asyncio.ensure_future(asyncio.to_thread(
+            cypher, api, "CALL apoc.util.sleep(3000) RETURN 1 AS one"))
+        await asyncio.sleep(1.0)
+        for pid in app.graph.analysts.pids():
+            os.kill(pid, 9)
+        return await slow
+
+    r = asyncio.run(scenario())
+    assert r.status_code == 503 and r.json()["code"] == "UNAVAILABLE", r.text
+    assert "worker running this query stopped" in r.json()["error"]
+    again = cypher(api, "RETURN 2 AS two")
+    assert again.status_code == 200 and again.json()["data"] == [[2]]
+
+
 def test_per_token_rate_limit(api):
     """Issue 14: per-token rate limit (token bucket): past the burst, 429 naming the limit;
     another token is unaffected."""

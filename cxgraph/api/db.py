@@ -18,13 +18,12 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from cxgraph.api import cypher_worker
 from cxgraph.api.limits import time_limit_error
 from cxgraph.api.params import ApiParams
-from cxgraph.errors import GraphError, GraphUnavailable, QueryTimeout
+from cxgraph.errors import GraphError, QueryTimeout
 from cxgraph.graph import queries
 from cxgraph.graph.store import QueryResult
 
@@ -39,12 +38,11 @@ class ApiGraph:
         self.round_trips = 0
         self._pool = ThreadPoolExecutor(max_workers=params.graphql_db_threads,
                                         thread_name_prefix="cxgraph-api-db")
-        self._cypher_pool = cypher_worker.pool(params.cypher_db_threads)
+        self.analysts = cypher_worker.AnalystWorkers(params.cypher_db_threads)
 
     def warm(self) -> None:
         """Start the analyst workers now (``cxgraph serve``), not on the first query."""
-        for _ in range(self.params.cypher_db_threads):
-            self._cypher_pool.submit(cypher_worker.warm)
+        self.analysts.warm()
 
     async def read(self, name: str, params: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
         """Rows (as dicts) of the named query ``name`` (its header's defaults filled in, unknown
@@ -81,21 +79,9 @@ class ApiGraph:
     async def _analyst(self, query: str, params: Mapping[str, Any], timeout_s: float,
                        convert: Callable[[Any], Any] | None, as_json: bool) -> Any:
         self.round_trips += 1
-        loop = asyncio.get_running_loop()
-        call = functools.partial(
-            cypher_worker.run, self.store.conn, self.store.database, query, dict(params),
-            timeout_s, self.params.cypher_max_rows, self.params.max_response_bytes, convert,
-            as_json)
-        pool = self._cypher_pool
-        try:
-            return await loop.run_in_executor(pool, call)
-        except BrokenProcessPool as e:
-            if pool is self._cypher_pool:  # start new workers for the next queries
-                self._cypher_pool = cypher_worker.pool(self.params.cypher_db_threads)
-            raise GraphUnavailable(
-                "the analyst worker running this query stopped (killed, or out of memory); "
-                f"run it again, or narrow it (LIMIT, fewer columns)\nquery: {query.strip()}"
-            ) from e
+        return await self.analysts.run(
+            self.store.conn, self.store.database, query, dict(params), timeout_s,
+            self.params.cypher_max_rows, self.params.max_response_bytes, convert, as_json)
 
     async def write(self, name: str, params: Mapping[str, Any]) -> dict[str, int]:
         self.round_trips += 1
@@ -106,7 +92,7 @@ class ApiGraph:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._cypher_pool.shutdown(wait=False, cancel_futures=True)
+        self.analysts.close()
 
 
 def is_timeout(e: BaseException) -> bool:
