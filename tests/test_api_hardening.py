@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import logging
 import os
 import stat
 import sys
@@ -249,6 +250,21 @@ def test_several_operations_need_operation_name(api):
     assert "regions" in ok["data"] and "neuron" not in ok["data"]
     single = post(app, "/graphql", toks["alice"], {"query": NEURON}).json()
     assert single["data"]["neuron"]["bodyId"] == str(A)
+
+
+def test_bad_requests_are_answered_not_logged_as_tracebacks(api, caplog):
+    """Found by the fuzz of issue 14: every bad input or exceeded limit was logged by
+    strawberry with a full traceback (110 KB in a few minutes of fuzzing, enough to fill an
+    unread log pipe and stop the server). Now they are the client's answer only."""
+    app, toks, *_ = api
+    with caplog.at_level(logging.DEBUG):
+        limit = post(app, "/graphql", toks["alice"],
+                     {"query": "{ neurons(first: -1) { items { bodyId } } }"}).json()
+        bad = post(app, "/graphql", toks["alice"], {"query": '{ versionAt(timestamp: "") }'})
+    assert limit["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert bad.json()["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    logged = [r.getMessage()[:200] for r in caplog.records if r.levelno >= logging.WARNING]
+    assert logged == []
 
 
 @pytest.mark.parametrize("value,message", [
