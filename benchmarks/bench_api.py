@@ -98,14 +98,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(ws: Workspace, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cxgraph", "serve", "--workspace", str(ws.root), "--port",
-         str(port)], env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def start_server(ws: Workspace, port: int, src: Path | None = None) -> subprocess.Popen:
+    """``cxgraph serve`` on ``port`` (of the source tree ``src``, default the installed one).
+    Its stderr goes to WS/serve-PORT.log: a pipe nobody reads would fill and stop it."""
+    env = os.environ.copy()
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    log_path = ws.root / f"serve-{port}.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cxgraph", "serve", "--workspace", str(ws.root), "--port",
+             str(port), "--neuprint-port", "0"], env=env, stdout=subprocess.DEVNULL,
+            stderr=log_file, cwd=src)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"cxgraph serve exited: {proc.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"cxgraph serve exited: {log_path.read_text()[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return proc

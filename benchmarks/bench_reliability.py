@@ -15,13 +15,17 @@ measured side by side in one run.
    graph load, then the load re-run: nodes/relationships vs a clean load.
 3. **Load**: ``cxgraph serve`` (uvicorn) on a synthetic graph; ``--clients`` concurrent
    clients, each with its own token, send a GraphQL + Cypher mix for ``--seconds``:
-   errors, p50/p99. Then the p99 of a trivial GraphQL query on an idle server and while
-   one token runs slow Cypher queries (CPU-bound, and ``apoc.util.sleep``) from 8
-   concurrent loops.
+   errors, p50/p99. **Starvation**: the p99 of a trivial GraphQL query on an idle server
+   and while one token runs slow Cypher (``HOGS``: CPU-bound, ``apoc.util.sleep``, large
+   results) from 8 concurrent loops, on servers one after another: ``before`` (the tree
+   ``--before-src``), ``old_settings`` (this code, the old per-token Cypher cap and pool)
+   and ``after`` (this code, defaults).
 4. **Fuzz**: hypothesis-graphql queries and mutations generated from the API's own SDL
-   (``cxgraph.api.schema.sdl``), sent to the server: requests and server errors (5xx or
-   ``INTERNAL``).
+   (``cxgraph.api.schema.sdl``), sent to the server: requests, server errors (5xx,
+   ``INTERNAL``, a dropped connection) and, apart, client timeouts.
 
+``--phases`` runs a subset. Each phase's figures are written to the JSON as soon as it
+ends; a phase that fails is recorded (``failed_phases``, its error) and the run goes on.
 Prints JSON and writes WORKDIR/bench_reliability.json.
 """
 
@@ -33,6 +37,7 @@ import contextlib
 import io
 import json
 import logging
+import multiprocessing
 import os
 import platform
 import random
@@ -57,6 +62,7 @@ from cxgraph.api.auth import TokenStore  # noqa: E402
 from cxgraph.config import Config  # noqa: E402
 from cxgraph.graph.loader import load_snapshot  # noqa: E402
 from cxgraph.graph.store import GraphStore  # noqa: E402
+from cxgraph.neo4j_server import external_connection, managed_server  # noqa: E402
 from cxgraph.workspace import Workspace  # noqa: E402
 from pipeline.ingest.manifest import read_tile, write_tile  # noqa: E402
 
@@ -64,6 +70,7 @@ log = logging.getLogger("bench_reliability")
 BLOCKS = ["--set", "blocks.block_shape=[2,128,128]", "--set", "blocks.chunk_shape=[2,128,128]",
           "--set", "align.pair_patch_px=48", "--set", "align.patch_px=64",
           "--set", "align.patch_stride_px=48"]
+FUZZ_TIMEOUT_S = 60.0  # client timeout of one fuzz request (the API's own limit is per call)
 
 
 # --- 1. bad inputs -------------------------------------------------------------------------------
@@ -491,46 +498,80 @@ async def mixed_load(base: str, tokens: list[str], ids: list[int], seconds: floa
 
 
 async def trivial_p99(base: str, tok: str, body_id: int, seconds: float) -> dict:
-    out = []
+    """Latency of a trivial GraphQL query, one at a time; a failed one is counted (and its
+    latency kept: a starved query is what this measures)."""
+    out, failed = [], []
     q = {"query": f'{{ neuron(bodyId: "{body_id}") {{ bodyId type }} }}'}
     async with httpx.AsyncClient(base_url=base, timeout=30,
                                  headers={"Authorization": f"Bearer {tok}"}) as c:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             t0 = time.perf_counter()
-            r = await c.post("/graphql", json=q)
-            assert r.status_code == 200, r.text
+            try:
+                r = await c.post("/graphql", json=q)
+                if r.status_code != 200 or '"errors"' in r.text:
+                    failed.append(f"{r.status_code} {r.text[:120]}")
+            except httpx.HTTPError as e:
+                failed.append(f"{type(e).__name__}: {e}"[:120])
             out.append(time.perf_counter() - t0)
             await asyncio.sleep(0.02)
-    return pct(out)
+    return {**pct(out), "failed": len(failed), "failed_sample": failed[:3]}
 
 
 async def with_hog(base: str, tok: str, hog: str, body_id: int, seconds: float,
                    query: str) -> dict:
-    stop = asyncio.Event()
-    counts = {"ran": 0, "limited": 0}
+    """``trivial_p99`` while the token ``hog`` sends ``query`` from 8 loops in a process of
+    its own (so that reading the hog's answers does not slow this process's client)."""
+    ctx = multiprocessing.get_context("spawn")
+    stop, ready, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_hog_process, args=(base, hog, query, stop, ready, out))
+    proc.start()
+    try:
+        if not await asyncio.to_thread(ready.wait, 120):
+            raise RuntimeError("the hog process did not start within 120 s")
+        await asyncio.sleep(1.0)
+        res = await trivial_p99(base, tok, body_id, seconds)
+    finally:
+        stop.set()
+    counts = await asyncio.to_thread(out.get, True, 120)
+    proc.join(timeout=30)
+    return {**res, "hog": counts}
+
+
+def _hog_process(base: str, hog: str, query: str, stop, ready, out) -> None:
+    out.put(asyncio.run(_hog_loops(base, hog, query, stop, ready)))
+
+
+async def _hog_loops(base: str, hog: str, query: str, stop, ready) -> dict:
+    counts = {"ran": 0, "limited": 0, "failed": 0}
 
     async def loop():
         async with httpx.AsyncClient(base_url=base, timeout=60,
                                      headers={"Authorization": f"Bearer {hog}"}) as c:
             while not stop.is_set():
-                r = await c.post("/cypher", json={"query": query, "timeoutS": 5})
+                try:
+                    r = await c.post("/cypher", json={"query": query, "timeoutS": 10})
+                except httpx.HTTPError:
+                    counts["failed"] += 1
+                    continue
                 if r.status_code == 429:
                     counts["limited"] += 1
                     await asyncio.sleep(0.2)
                 else:
-                    counts["ran"] += 1
+                    counts["ran" if r.status_code == 200 else "failed"] += 1
 
     loops = [asyncio.ensure_future(loop()) for _ in range(8)]
-    await asyncio.sleep(1.0)
-    res = await trivial_p99(base, tok, body_id, seconds)
-    stop.set()
+    ready.set()
     await asyncio.gather(*loops)
-    return {**res, "hog": counts}
+    return counts
 
 
 # --- 4. fuzz -------------------------------------------------------------------------------------
 def fuzz(base: str, read: str, write: str, examples: int) -> dict:
+    """hypothesis-graphql documents from the API's SDL, sent over HTTP. A server error is a
+    5xx, an ``INTERNAL`` error or a dropped connection; a client timeout (the server busy
+    past ``FUZZ_TIMEOUT_S``, e.g. under load) is counted apart, with the query, and never
+    fails the run."""
     import graphql
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -545,18 +586,29 @@ def fuzz(base: str, read: str, write: str, examples: int) -> dict:
         "Long": st.integers(-(2**63), 2**63).map(lambda v: graphql.IntValueNode(value=str(v))),
         "JSON": st.text(max_size=20).map(lambda v: graphql.StringValueNode(value=v)),
     }
-    stats = {"requests": 0, "server_errors": 0, "status": {}, "samples": []}
-    client = httpx.Client(base_url=base, timeout=60)
+    stats: dict = {"requests": 0, "server_errors": 0, "client_timeouts": 0, "status": {},
+                   "samples": [], "timeout_samples": []}
+    client = httpx.Client(base_url=base, timeout=FUZZ_TIMEOUT_S)
 
-    def send(doc: str, tok: str):
-        r = client.post("/graphql", json={"query": doc},
-                        headers={"Authorization": f"Bearer {tok}"})
+    def send(doc: str, tok: str) -> None:
         stats["requests"] += 1
-        stats["status"][str(r.status_code)] = stats["status"].get(str(r.status_code), 0) + 1
-        if r.status_code >= 500 or '"INTERNAL"' in r.text:
+        try:
+            r = client.post("/graphql", json={"query": doc},
+                            headers={"Authorization": f"Bearer {tok}"})
+        except httpx.TimeoutException:
+            stats["client_timeouts"] += 1
+            if len(stats["timeout_samples"]) < 5:
+                stats["timeout_samples"].append(doc[:400])
+            return
+        except httpx.TransportError as e:  # connection refused or dropped: a server fault
+            status, text = "connection", f"{type(e).__name__}: {e}"
+        else:
+            status, text = str(r.status_code), r.text
+        stats["status"][status] = stats["status"].get(status, 0) + 1
+        if status == "connection" or int(status) >= 500 or '"INTERNAL"' in text:
             stats["server_errors"] += 1
             if len(stats["samples"]) < 5:
-                stats["samples"].append({"query": doc[:400], "response": r.text[:400]})
+                stats["samples"].append({"query": doc[:400], "response": text[:400]})
 
     opts = settings(max_examples=examples, deadline=None, database=None,
                     suppress_health_check=list(HealthCheck))
@@ -572,24 +624,84 @@ def fuzz(base: str, read: str, write: str, examples: int) -> dict:
         send(doc, write)
 
     t0 = time.perf_counter()
-    queries()
-    mutations()
+    try:
+        queries()
+        mutations()
+    except Exception as e:  # noqa: BLE001 - hypothesis itself failed: say so, keep the counts
+        stats["error"] = f"{type(e).__name__}: {e}"[:500]
     client.close()
-    return {**stats, "seconds": round(time.perf_counter() - t0, 1)}
+    stats["seconds"] = round(time.perf_counter() - t0, 1)
+    return stats
 
 
 # --- main ----------------------------------------------------------------------------------------
-def main() -> None:
+PHASES = ("bad_inputs", "crash_points", "load", "starvation", "fuzz")
+# the per-token Cypher cap and analyst pool before the fix of the starvation (3.09x)
+OLD_SETTINGS = ["api.cypher_inflight_per_token=2", "api.cypher_db_threads=4"]
+# one token's slow Cypher: CPU in Neo4j, a wait, and large results (decoded and encoded by
+# the API process)
+HOGS = {"cpu_heavy": "UNWIND range(1, 30000000) AS i RETURN sum(i) AS s",
+        "sleeping": "CALL apoc.util.sleep(4000)",
+        "large_results": "UNWIND range(1, 50000) AS i RETURN i, 'row ' + toString(i) AS s"}
+
+
+def starvation(ws: Workspace, trivial: str, hog: str, body_id: int, seconds: float,
+               before_src: Path | None) -> dict:
+    """p99 of a trivial query, idle and while one token runs each kind of slow Cypher
+    (``HOGS``) from 8 loops, on one server after another (so the ratios share the
+    machine): ``before`` (the source tree ``before_src`` with its settings, if given),
+    ``old_settings`` (this code with ``OLD_SETTINGS``) and ``after`` (this code, defaults)."""
+    servers = [("old_settings", None, OLD_SETTINGS), ("after", None, [])]
+    if before_src is not None:
+        servers.insert(0, ("before", before_src, OLD_SETTINGS))
+    base_config = ws.config
+    out: dict = {}
+    try:
+        for name, src, overrides in servers:
+            ws.set_config(base_config.with_overrides(overrides))
+            port = free_port()
+            server = start_server(ws, port, src)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                asyncio.run(trivial_p99(url, trivial, body_id, 2.0))  # warm-up
+                idle = asyncio.run(trivial_p99(url, trivial, body_id, seconds))
+                hogs = {kind: asyncio.run(with_hog(url, trivial, hog, body_id, seconds, q))
+                        for kind, q in HOGS.items()}
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            ratios = {kind: round(h["p99_ms"] / idle["p99_ms"], 2) for kind, h in hogs.items()}
+            out[name] = {"source": str(src or ROOT), "settings": overrides or "defaults",
+                         "idle": idle, "hogs": hogs, "p99_ratio": ratios,
+                         "load_average_1m": round(os.getloadavg()[0], 1)}
+            log.info("starvation %s: idle p99 %.1f ms, p99 ratios %s", name, idle["p99_ms"],
+                     ratios)
+    finally:
+        ws.set_config(base_config)
+    return out
+
+
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/cxgraph-bench-rel"))
+    ap.add_argument("--phases", default=",".join(PHASES),
+                    help=f"comma-separated subset of {','.join(PHASES)}")
     ap.add_argument("--crash-points", type=int, default=5)
     ap.add_argument("--load-cuts", type=int, default=2)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--starvation-seconds", type=float, default=15.0)
+    ap.add_argument("--before-src", type=Path, default=None,
+                    help="a source tree of cxgraph before the starvation fix (e.g. `git "
+                         "archive da6a4c3 | tar -x -C DIR`), measured as `before`")
     ap.add_argument("--fuzz-examples", type=int, default=300)
     ap.add_argument("--bodies", type=int, default=2000)
     ap.add_argument("--synapses", type=int, default=40000)
     args = ap.parse_args()
+    phases = [x.strip() for x in args.phases.split(",") if x.strip()]
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        ap.error(f"--phases: unknown {unknown}; choose from {','.join(PHASES)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("cxgraph", "pipeline", "neo4j", "httpx", "distributed"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -602,69 +714,88 @@ def main() -> None:
     good = inputs / "good"
     write_tileset(good, n_sections=8)
     result: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                    "command": " ".join(["python", *sys.argv])}
+                    "command": " ".join(["python", *sys.argv]), "failed_phases": []}
+    out = work / "bench_reliability.json"
+
+    def save() -> None:
+        out.write_text(json.dumps(result, indent=1, default=str))
+
+    def phase(name: str, run) -> None:
+        """Run one phase; whatever happens, record it and write the JSON so far."""
+        if name not in phases:
+            return
+        t0 = time.perf_counter()
+        try:
+            result[name] = run()
+        except Exception as e:  # noqa: BLE001 - the run goes on; the failure is recorded
+            log.exception("phase %s failed", name)
+            result[name] = {"error": f"{type(e).__name__}: {e}"[:1000]}
+            result["failed_phases"].append(name)
+        result.setdefault("phase_seconds", {})[name] = round(time.perf_counter() - t0, 1)
+        save()
 
     # the graph workspace: its managed Neo4j serves parts 1 (API cases), 2 (load cut), 3, 4
     ws = Workspace.create(work / "graph_ws", Config().with_overrides(
         ["api.rate_per_s=1000", "api.rate_burst=1000"]))
+    neo4j = managed_server(ws)
+    started_neo4j = neo4j.pid() is None and not external_connection(ws.config["neo4j"])
     store = GraphStore.for_workspace(ws)
     snap = generate(args.bodies, args.synapses)
-
-    t0 = time.perf_counter()
-    pipeline_cases = bad_pipeline_inputs(inputs, good)
-    store.clear()
-    store.apply_schema()
-    load_snapshot(store, snap)
-    api_cases = bad_api_requests(ws, store)
-    cases = pipeline_cases + api_cases
-    tally = {k: sum(c["outcome"] == k for c in cases)
-             for k in ("clear", "handled", "traceback", "silent")}
-    result["bad_inputs"] = {"tried": len(cases), **tally, "seconds":
-                            round(time.perf_counter() - t0, 1), "cases": cases}
-    log.info("bad inputs: %s", tally)
-
-    result["crash_points"] = {"pipeline": crash_points(inputs, good, args.crash_points),
-                              "graph_load": load_cut(store, store.conn, args.load_cuts)}
-    store.clear()
-    load_snapshot(store, snap)
-    ids = [int(r[0]) for r in store.read("MATCH (n:Segment) WHERE n.validTo IS NULL "
-                                         "RETURN n.bodyId LIMIT 5000").rows]
-
-    tokens = TokenStore.for_workspace(ws.root)
-    client_tokens = [tokens.create(f"client{k}", "read")[0] for k in range(args.clients)]
-    hog, _ = tokens.create("hog", "read")
-    trivial, _ = tokens.create("trivial", "read")
-    fz_read, _ = tokens.create("fuzz-read", "read")
-    fz_write, _ = tokens.create("fuzz-write", "write")
-    port = free_port()
-    server = start_server(ws, port)
-    base = f"http://127.0.0.1:{port}"
     try:
-        asyncio.run(mixed_load(base, client_tokens[:2], ids, 5.0, warmup=True))  # plan caches
-        result["load"] = asyncio.run(mixed_load(base, client_tokens, ids, args.seconds))
-        result["load"]["load_average_1m"] = round(os.getloadavg()[0], 1)
-        idle = asyncio.run(trivial_p99(base, trivial, ids[0], 8.0))
-        cpu = asyncio.run(with_hog(base, trivial, hog, ids[0], 8.0,
-                                   "UNWIND range(1, 30000000) AS i RETURN sum(i) AS s"))
-        sleep = asyncio.run(with_hog(base, trivial, hog, ids[0], 8.0,
-                                     "CALL apoc.util.sleep(4000)"))
-        result["starvation"] = {"load_average_1m": round(os.getloadavg()[0], 1),
-            "idle": idle, "one_token_cpu_heavy_cypher": cpu,
-            "one_token_sleeping_cypher": sleep,
-            "p99_ratio_cpu": round(cpu["p99_ms"] / idle["p99_ms"], 2),
-            "p99_ratio_sleep": round(sleep["p99_ms"] / idle["p99_ms"], 2)}
-        result["fuzz"] = fuzz(base, fz_read, fz_write, args.fuzz_examples)
+        def bad_inputs() -> dict:
+            pipeline_cases = bad_pipeline_inputs(inputs, good)
+            store.clear()
+            store.apply_schema()
+            load_snapshot(store, snap)
+            cases = pipeline_cases + bad_api_requests(ws, store)
+            tally = {k: sum(c["outcome"] == k for c in cases)
+                     for k in ("clear", "handled", "traceback", "silent")}
+            log.info("bad inputs: %s", tally)
+            return {"tried": len(cases), **tally, "cases": cases}
+
+        phase("bad_inputs", bad_inputs)
+        phase("crash_points", lambda: {
+            "pipeline": crash_points(inputs, good, args.crash_points),
+            "graph_load": load_cut(store, store.conn, args.load_cuts)})
+        store.clear()
+        store.apply_schema()
+        load_snapshot(store, snap)
+        ids = [int(r[0]) for r in store.read("MATCH (n:Segment) WHERE n.validTo IS NULL "
+                                             "RETURN n.bodyId LIMIT 5000").rows]
+        tokens = TokenStore.for_workspace(ws.root)
+        client_tokens = [tokens.create(f"client{k}", "read")[0] for k in range(args.clients)]
+        hog, _ = tokens.create("hog", "read")
+        trivial, _ = tokens.create("trivial", "read")
+        fz_read, _ = tokens.create("fuzz-read", "read")
+        fz_write, _ = tokens.create("fuzz-write", "write")
+        phase("starvation", lambda: starvation(ws, trivial, hog, ids[0],
+                                               args.starvation_seconds, args.before_src))
+        port = free_port()
+        server = start_server(ws, port)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            def load() -> dict:
+                asyncio.run(mixed_load(base, client_tokens[:2], ids, 5.0, warmup=True))
+                res = asyncio.run(mixed_load(base, client_tokens, ids, args.seconds))
+                return {**res, "load_average_1m": round(os.getloadavg()[0], 1)}
+
+            phase("load", load)
+            phase("fuzz", lambda: fuzz(base, fz_read, fz_write, args.fuzz_examples))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         store.close()
-    out = work / "bench_reliability.json"
-    out.write_text(json.dumps(result, indent=1, default=str))
+        save()
+        if started_neo4j:
+            neo4j.stop()
     summary = {k: v for k, v in result.items() if k != "bad_inputs"}
-    summary["bad_inputs"] = {k: v for k, v in result["bad_inputs"].items() if k != "cases"}
+    if "bad_inputs" in result:
+        summary["bad_inputs"] = {k: v for k, v in result["bad_inputs"].items() if k != "cases"}
     print(json.dumps(summary, indent=1, default=str))
     print(f"full results: {out}")
+    return 1 if result["failed_phases"] else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

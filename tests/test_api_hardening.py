@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import logging
 import os
 import stat
 import sys
@@ -251,6 +252,21 @@ def test_several_operations_need_operation_name(api):
     assert single["data"]["neuron"]["bodyId"] == str(A)
 
 
+def test_bad_requests_are_answered_not_logged_as_tracebacks(api, caplog):
+    """Found by the fuzz of issue 14: every bad input or exceeded limit was logged by
+    strawberry with a full traceback (110 KB in a few minutes of fuzzing, enough to fill an
+    unread log pipe and stop the server). Now they are the client's answer only."""
+    app, toks, *_ = api
+    with caplog.at_level(logging.DEBUG):
+        limit = post(app, "/graphql", toks["alice"],
+                     {"query": "{ neurons(first: -1) { items { bodyId } } }"}).json()
+        bad = post(app, "/graphql", toks["alice"], {"query": '{ versionAt(timestamp: "") }'})
+    assert limit["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert bad.json()["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    logged = [r.getMessage()[:200] for r in caplog.records if r.levelno >= logging.WARNING]
+    assert logged == []
+
+
 @pytest.mark.parametrize("value,message", [
     ("KC\x00", "U+0000"), ("x" * 500_000, "500000 characters"), ("a\nb", "U+000A")])
 def test_annotation_values_are_bounded_and_validated(api, value, message):
@@ -294,6 +310,70 @@ def test_one_token_cannot_starve_graphql(api):
     limited = next(r for r in slow if r.status_code == 429)
     assert limited.headers["retry-after"] and \
         limited.json()["errors"][0]["extensions"]["limit"] == "cypher_inflight_per_token"
+
+
+def test_analyst_cypher_of_all_tokens_shares_a_bounded_pool(api):
+    """Issue 14, starvation (a share of capacity for GraphQL reads): however many tokens send
+    Cypher, at most [api] cypher_db_threads analyst queries run in Neo4j at once (the rest
+    wait their turn, then answer), and GraphQL reads answer meanwhile."""
+    app, toks, store, ws = api
+    tokens = TokenStore.for_workspace(ws.root)
+    analysts = [tokens.create(f"pool{k}", "read")[0] for k in range(3)]
+    marker = f"pool-{time.monotonic_ns()}"
+    query = {"query": "CALL apoc.util.sleep(1500) RETURN $m AS m", "params": {"m": marker}}
+    running: list[int] = []
+
+    def watch(stop: threading.Event) -> None:
+        while not stop.is_set():
+            rows = store.read("SHOW TRANSACTIONS YIELD currentQuery, parameters "
+                              "WHERE parameters.m = $marker AND NOT currentQuery STARTS "
+                              "WITH 'EXPLAIN' RETURN count(*)", {"marker": marker}).rows
+            running.append(rows[0][0])
+            time.sleep(0.1)
+
+    async def scenario():
+        slow = asyncio.ensure_future(_send(app, [("POST", "/cypher", t, query)
+                                                 for t in analysts for _ in range(2)]))
+        while not slow.done() and max(running, default=0) == 0:
+            await asyncio.sleep(0.05)
+        t0 = time.perf_counter()
+        quick = await _send(app, [("POST", "/graphql", toks["bob"], {"query": NEURON})])
+        dt = time.perf_counter() - t0
+        return await slow, quick[0], dt
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(stop,))
+    watcher.start()
+    try:
+        slow, quick, dt = asyncio.run(scenario())
+    finally:
+        stop.set()
+        watcher.join()
+    assert [r.status_code for r in slow] == [200] * 6, [r.text[:200] for r in slow]
+    assert all(r.json()["data"] == [[marker]] for r in slow)
+    assert max(running) == app.params.cypher_db_threads == 2, running
+    assert quick.status_code == 200 and dt < 1.5, f"GraphQL took {dt:.2f} s"
+
+
+def test_a_killed_analyst_worker_is_a_clear_error_and_replaced(api):
+    """A worker process that dies under a query (killed, out of memory) is a 503 naming
+    what happened, not a traceback, and the next query gets new workers."""
+    app, *_ = api
+    assert cypher(api, "RETURN 1 AS one").status_code == 200  # the workers are running
+
+    async def scenario():
+        slow = asyncio.ensure_future(asyncio.to_thread(
+            cypher, api, "CALL apoc.util.sleep(3000) RETURN 1 AS one"))
+        await asyncio.sleep(1.0)
+        for pid in app.graph.analysts.pids():
+            os.kill(pid, 9)
+        return await slow
+
+    r = asyncio.run(scenario())
+    assert r.status_code == 503 and r.json()["code"] == "UNAVAILABLE", r.text
+    assert "worker running this query stopped" in r.json()["error"]
+    again = cypher(api, "RETURN 2 AS two")
+    assert again.status_code == 200 and again.json()["data"] == [[2]]
 
 
 def test_per_token_rate_limit(api):

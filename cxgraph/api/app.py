@@ -136,6 +136,7 @@ class ApiApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.graph.warm()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.close()
@@ -238,13 +239,12 @@ class ApiApp:
             raise BadInput("params must be a JSON object")
         timeout = self._timeout(request.get("timeoutS"))
         try:
-            result = await self.graph.analyst(request["query"], params, timeout)
+            body = await self.graph.analyst_json(request["query"], params, timeout)
         except GraphError as e:
             code, status, text = cypher_error(e, timeout)
             await _send_json(send, status, {"error": text, "code": code})
             return
-        await self._send_capped(send, {"columns": result.columns, "data": result.rows,
-                                       "truncated": result.truncated})
+        await _send(send, 200, body, "application/json")
 
     def _timeout(self, value: Any) -> float:
         """``timeoutS`` of a /cypher request: seconds in (0, [api] timeout_s]; larger values

@@ -4,9 +4,11 @@ Every call runs one named query (``queries/<name>.cypher``, parsed by
 ``cxgraph.graph.queries``) through
 ``GraphStore.read`` (READ-mode transaction, server-side timeout) in a thread
 pool, counts it in ``round_trips`` and turns a Neo4j transaction timeout into
-the API's ``time`` limit error. Analyst Cypher (``POST /cypher``) runs on a pool of
-its own (``[api] cypher_db_threads``), so however many slow analyst queries are
-running, GraphQL reads keep their ``graphql_db_threads``.
+the API's ``time`` limit error. Analyst Cypher (``POST /cypher``, the neuPrint door's
+custom queries) runs in worker processes of its own (``cypher_worker.py``; ``[api]
+cypher_db_threads`` of them, at a lower CPU priority), so however many slow or large
+analyst queries are running, GraphQL reads keep their ``graphql_db_threads`` and the
+event loop its GIL.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from cxgraph.api import cypher_worker
 from cxgraph.api.limits import time_limit_error
 from cxgraph.api.params import ApiParams
 from cxgraph.errors import GraphError, QueryTimeout
 from cxgraph.graph import queries
+from cxgraph.graph.store import QueryResult
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +38,11 @@ class ApiGraph:
         self.round_trips = 0
         self._pool = ThreadPoolExecutor(max_workers=params.graphql_db_threads,
                                         thread_name_prefix="cxgraph-api-db")
-        self._cypher_pool = ThreadPoolExecutor(max_workers=params.cypher_db_threads,
-                                               thread_name_prefix="cxgraph-api-cypher")
+        self.analysts = cypher_worker.AnalystWorkers(params.cypher_db_threads)
+
+    def warm(self) -> None:
+        """Start the analyst workers now (``cxgraph serve``), not on the first query."""
+        self.analysts.warm()
 
     async def read(self, name: str, params: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
         """Rows (as dicts) of the named query ``name`` (its header's defaults filled in, unknown
@@ -57,15 +64,24 @@ class ApiGraph:
         return result.records()
 
     async def analyst(self, query: str, params: Mapping[str, Any], timeout_s: float,
-                      convert: Callable[[Any], Any] | None = None):
+                      convert: Callable[[Any], Any] | None = None) -> QueryResult:
         """The graph store's read-only analyst entry (plan check + READ transaction), with
-        the row and response-size caps of ``[api]``, on the Cypher pool."""
+        the row and response-size caps of ``[api]``, in an analyst worker process
+        (``convert``: a module-level function, so that it can be sent there)."""
+        return await self._analyst(query, params, timeout_s, convert, as_json=False)
+
+    async def analyst_json(self, query: str, params: Mapping[str, Any],
+                           timeout_s: float) -> bytes:
+        """``analyst``, answered as the JSON body of ``POST /cypher`` (encoded in the
+        worker, at most ``max_response_bytes``)."""
+        return await self._analyst(query, params, timeout_s, None, as_json=True)
+
+    async def _analyst(self, query: str, params: Mapping[str, Any], timeout_s: float,
+                       convert: Callable[[Any], Any] | None, as_json: bool) -> Any:
         self.round_trips += 1
-        loop = asyncio.get_running_loop()
-        call = functools.partial(self.store.analyst, query, dict(params), timeout_s,
-                                 max_rows=self.params.cypher_max_rows,
-                                 max_bytes=self.params.max_response_bytes, convert=convert)
-        return await loop.run_in_executor(self._cypher_pool, call)
+        return await self.analysts.run(
+            self.store.conn, self.store.database, query, dict(params), timeout_s,
+            self.params.cypher_max_rows, self.params.max_response_bytes, convert, as_json)
 
     async def write(self, name: str, params: Mapping[str, Any]) -> dict[str, int]:
         self.round_trips += 1
@@ -76,7 +92,7 @@ class ApiGraph:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._cypher_pool.shutdown(wait=False, cancel_futures=True)
+        self.analysts.close()
 
 
 def is_timeout(e: BaseException) -> bool:

@@ -32,12 +32,14 @@ class ApiParams(Params):
     max_response_bytes: int = 16 << 20  # largest response body (POST /cypher stops the query)
     # per token (cxgraph/api/quota.py); anonymous callers share one quota
     max_inflight_per_token: int = 8  # requests running at once, all routes
-    cypher_inflight_per_token: int = 2  # POST /cypher queries running at once
+    cypher_inflight_per_token: int = 1  # POST /cypher queries running at once
     rate_per_s: float = 50.0  # sustained requests per second (0 = no rate limit)
     rate_burst: int = 100  # requests allowed at once above the sustained rate
-    # database threads: analyst Cypher gets its own pool, so GraphQL keeps its share
+    # database threads: GraphQL reads get their own; analyst Cypher (all tokens together)
+    # runs at most cypher_db_threads queries at once, each in a worker process of its own
+    # at a lower CPU priority (cxgraph/api/cypher_worker.py), so GraphQL keeps its share
     graphql_db_threads: int = 12
-    cypher_db_threads: int = 4
+    cypher_db_threads: int = 2
     max_annotation_chars: int = 256  # annotateNeuron status/type, flagRegion name/flags
     max_reason_chars: int = 4000  # flagRegion reason
 

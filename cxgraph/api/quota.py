@@ -4,8 +4,9 @@ routes, and POST /cypher apart) and a request rate (token bucket).
 A request over a limit is answered at once with HTTP 429, ``extensions.code``
 ``RATE_LIMITED``, the limit's name, value and a ``Retry-After``; it never queues
 behind the token's own slow work. Anonymous callers share one quota. The database
-threads are split as well (``ApiGraph``): analyst Cypher runs on its own small pool,
-so GraphQL reads keep their share of the server whatever Cypher is running.
+work is split as well (``ApiGraph``): analyst Cypher of all tokens runs in a few worker
+processes of its own (``cypher_worker.py``), so GraphQL reads keep their share of the
+server whatever Cypher is running.
 
 State lives on the event loop's thread only (the ASGI app is single-loop), so no
 lock is needed.

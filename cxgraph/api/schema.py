@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
@@ -71,12 +73,22 @@ class Mutation:
     flag_region: Region | None = _field(mutations.flag_region)
 
 
+class Schema(strawberry.Schema):
+    """strawberry's schema, without its logging of every error with a traceback: a bad
+    input or an exceeded limit is the client's answer, not a server fault (and a
+    traceback per request filled logs: one fuzz run wrote 110 KB in a few minutes). The
+    app's ``format_error`` logs the unexpected ones, once."""
+
+    def process_errors(self, errors: list, execution_context: Any = None) -> None:
+        return None
+
+
 def build_schema(params: ApiParams | None = None) -> strawberry.Schema:
     """The schema with the limits of ``params`` (the SDL does not depend on them)."""
     p = params or ApiParams()
     rules = validation_rules(p.max_depth, p.max_aliases)
     # Factories, not instances: extensions keep per-request state (execution_context).
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
