@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import zarr
 
 from cxgraph.commands.demo import DEMO_BLOCKS, DEMO_FAULTS, DEMO_PHANTOM, corner_of
 from cxgraph.config import Config
@@ -34,7 +33,7 @@ from cxgraph.workspace import Workspace
 from pipeline import registry
 from pipeline.engine import Roi
 from pipeline.phantom import PhantomParams, render_phantom
-from pipeline.segment.evaluate import labels_in_aligned_frame, score, section_offsets
+from pipeline.segment.evaluate import score, truth_in_aligned_frame
 
 VOLUMES = {
     "clean-901": dict(params=PhantomParams(seed=901, shape=(16, 256, 256)),
@@ -43,14 +42,6 @@ VOLUMES = {
     "demo-stained": dict(params=PhantomParams(seed=1, shape=(24, 384, 384), faults=DEMO_FAULTS,
                                               **DEMO_PHANTOM), blocks=DEMO_BLOCKS),
 }
-
-
-def truth_in_frame(ws: Workspace, phantom_dir: Path) -> np.ndarray:
-    gt_dir = phantom_dir / "gt"
-    gt = np.asarray(zarr.open_array(str(gt_dir / "labels.zarr"), mode="r")[...])
-    em = np.asarray(zarr.open_array(str(gt_dir / "em.zarr"), mode="r")[...])
-    aligned = np.asarray(ws.array("aligned")[...])
-    return labels_in_aligned_frame(gt, section_offsets(aligned, em), per_section=False)
 
 
 def scores(ws: Workspace, gt: np.ndarray, corner: Roi) -> dict[str, dict[str, float]]:
@@ -114,7 +105,8 @@ def main() -> None:
             registry.run_pipeline(ws, {"tile_dir": phantom_dir}, start=None if i == 0
                                   else "affinities", until="segmentation")
             seconds = time.perf_counter() - t0
-            gt = truth_in_frame(ws, phantom_dir) if gt is None else gt
+            gt = (truth_in_aligned_frame(np.asarray(ws.array("aligned")[...]), phantom_dir)
+                  if gt is None else gt)
             shape = ws.array("aligned").shape
             corner = Roi.parse(corner_of(shape, ws.config["blocks"].block_shape))
             results.append({"volume": name, "model": model.name, "seconds": round(seconds, 1),

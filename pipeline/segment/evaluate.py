@@ -57,8 +57,8 @@ def labels_in_aligned_frame(labels: np.ndarray, offsets: np.ndarray,
     return out
 
 
-def score_phantom(segmentation: np.ndarray, aligned: np.ndarray, phantom_dir) -> dict:
-    """``score`` against a phantom's ground truth, with the gauge constant removed."""
+def truth_in_aligned_frame(aligned: np.ndarray, phantom_dir) -> np.ndarray:
+    """A phantom's true labels in the aligned volume's frame, the gauge constant removed."""
     from pathlib import Path
 
     import zarr
@@ -66,5 +66,9 @@ def score_phantom(segmentation: np.ndarray, aligned: np.ndarray, phantom_dir) ->
     gt_dir = Path(phantom_dir) / "gt"
     gt = np.asarray(zarr.open_array(str(gt_dir / "labels.zarr"), mode="r")[...])
     em = np.asarray(zarr.open_array(str(gt_dir / "em.zarr"), mode="r")[...])
-    return score(segmentation, labels_in_aligned_frame(gt, section_offsets(aligned, em),
-                                                       per_section=False))
+    return labels_in_aligned_frame(gt, section_offsets(aligned, em), per_section=False)
+
+
+def score_phantom(segmentation: np.ndarray, aligned: np.ndarray, phantom_dir) -> dict:
+    """``score`` against a phantom's ground truth, with the gauge constant removed."""
+    return score(segmentation, truth_in_aligned_frame(aligned, phantom_dir))
