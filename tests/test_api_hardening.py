@@ -373,7 +373,22 @@ def test_a_killed_analyst_worker_is_a_clear_error_and_replaced(api):
     assert r.status_code == 503 and r.json()["code"] == "UNAVAILABLE", r.text
     assert "worker running this query stopped" in r.json()["error"]
     again = cypher(api, "RETURN 2 AS two")
-    assert again.status_code == 200 and again.json()["data"] == [[2]]
+    assert again.status_code == 200 and again.json()["data"] == [[2]], again.text
+
+
+def test_a_worker_killed_while_idle_costs_no_query(api):
+    """A worker that died between queries never took the next one: that query goes to a
+    fresh worker and succeeds (it failed with a 503 on a loaded CI machine when it found
+    the dead worker before the OS had reaped it)."""
+    app, *_ = api
+    assert cypher(api, "RETURN 1 AS one").status_code == 200
+    before = app.graph.analysts.pids()
+    for pid in before:
+        os.kill(pid, 9)
+    for i in range(3):
+        r = cypher(api, f"RETURN {i} AS i")
+        assert r.status_code == 200 and r.json()["data"] == [[i]], r.text
+    assert not set(before) & set(app.graph.analysts.pids())
 
 
 def test_per_token_rate_limit(api):

@@ -11,7 +11,8 @@ token fetching large results slowed every GraphQL read. In a worker process, nic
 driver). A worker is a plain subprocess, not ``multiprocessing``: that would re-run an
 unguarded ``__main__`` script of whoever embeds the API (``cxgraph.Client``). A worker
 that dies under a query is a ``GraphUnavailable`` for that query; the next one starts a
-new worker.
+new worker. A worker acknowledges each query when it takes it, so one that died while idle
+(killed between queries) costs nothing: the query goes to a fresh worker instead.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from cxgraph.graph.store import GraphStore, QueryResult
 from cxgraph.neo4j_server import Connection
 
 NICE = 5  # how much lower a worker's CPU priority is than the API process's
+TAKEN = "taken"  # a worker's receipt for a query: from here on the query runs
+
+
+class _GoneBeforeTaken(Exception):
+    """The worker process was gone before it took the query: the query never ran."""
 
 
 class _Worker:
@@ -50,7 +56,11 @@ class _Worker:
         self.recv = Pipe(to_parent, writable=False)
 
     def call(self, args: tuple) -> Any:
-        self.send.send(args)
+        try:
+            self.send.send(args)
+            self.recv.recv()  # TAKEN
+        except (EOFError, OSError) as e:
+            raise _GoneBeforeTaken from e
         ok, value = self.recv.recv()
         if not ok:
             raise value
@@ -104,19 +114,36 @@ class AnalystWorkers:
         return worker
 
     def _call(self, args: tuple, query: str) -> Any:
-        worker = self._worker()
         try:
-            return worker.call(args)
+            try:
+                return self._call_once(args)
+            except _GoneBeforeTaken:  # died while idle: the query never ran, so once more
+                return self._call_once(args)
+        except _GoneBeforeTaken as e:
+            raise GraphUnavailable(
+                "could not start an analyst worker process (out of memory, or too many "
+                f"processes?)\nquery: {query.strip()}") from e
         except (EOFError, OSError) as e:  # the process died under the query
-            self._local.worker = None
-            with self._lock:
-                self._workers.remove(worker)
-            worker.proc.kill()
-            worker.proc.wait()
             raise GraphUnavailable(
                 "the analyst worker running this query stopped (killed, or out of memory); "
                 f"run it again, or narrow it (LIMIT, fewer columns)\nquery: {query.strip()}"
             ) from e
+
+    def _call_once(self, args: tuple) -> Any:
+        worker = self._worker()
+        try:
+            return worker.call(args)
+        except (_GoneBeforeTaken, EOFError, OSError):
+            self._drop(worker)
+            raise
+
+    def _drop(self, worker: _Worker) -> None:
+        self._local.worker = None
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+        worker.proc.kill()
+        worker.proc.wait()
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
@@ -172,6 +199,7 @@ def main(argv: list[str]) -> None:
             args = inbox.recv()
         except EOFError:
             return
+        outbox.send(TAKEN)
         try:
             outbox.send((True, run(*args)))
         except CxgraphError as e:
