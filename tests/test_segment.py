@@ -39,7 +39,7 @@ def test_fragments_do_not_cross_a_wall_and_merge_scores_rejoin_each_side():
     for f in np.unique(frag):
         assert len(np.unique(lab[frag == f])) == 1  # never straddles the wall
     svs = ids.supervoxel_ids((0, 0, 0), frag)
-    u, v, s = agg.block_merge_scores(affs, svs, block_id=0)
+    u, v, s = agg.block_merge_scores(affs, svs)
     forest = agg.merge_forest(u, v, s)
     keep = forest[s[forest] <= 0.5]
     all_svs = np.unique(svs)
@@ -51,16 +51,26 @@ def test_fragments_do_not_cross_a_wall_and_merge_scores_rejoin_each_side():
     assert agg.body_ids(all_svs, comp).tolist() == agg.body_ids(all_svs, comp).tolist()
 
 
-def test_block_keeps_only_the_edges_it_owns():
+def test_an_edge_two_blocks_see_keeps_the_higher_score_and_the_owners_threshold():
     lab = two_objects((2, 16, 32))
     affs, _ = affinities(lab, NN)
     affs[2][:, :, 16] = 0.2  # a weak wall: the edge gets a score (an affinity-0 edge never does)
     left = ids.supervoxel_ids((0, 0, 0), np.where(lab == 1, 1, 0))
     right = ids.supervoxel_ids((0, 0, 1), np.where(lab == 2, 1, 0))
-    svs = left + right
-    mine = agg.block_merge_scores(affs, svs, ids.block_id((0, 0, 0)))
-    theirs = agg.block_merge_scores(affs, svs, ids.block_id((0, 0, 1)))
-    assert len(mine[0]) == 1 and len(theirs[0]) == 0  # the lower block owns the shared edge
+    a, b = int(left.max()), int(right.max())
+    u, v, _ = agg.block_merge_scores(affs, left + right)
+    assert (u.tolist(), v.tolist()) == ([a], [b])  # each block that sees it scores it
+    own, other = ids.block_id((0, 0, 0)), ids.block_id((0, 0, 1))
+    stale = ids.supervoxel_id((0, 0, 1), 7)  # replaced by a regional re-run
+    # the owner (the lower supervoxel's block) saw a weak boundary (0.3), its neighbour,
+    # whose view is whole, a strong one (0.6): merged only if both agree, at the owner's cut
+    got = agg.combine_views([a, a, a], [b, b, stale], [0.3, 0.6, 0.1], [own, other, own],
+                            [0.4, 0.9, 0.4], known=np.array([a, b], np.uint64))
+    assert [x.tolist() for x in got] == [[a], [b], [0.6], [own], [0.4]]
+    # an edge its owner never saw takes the lowest threshold of the blocks that did
+    got = agg.combine_views([a, a], [b, b], [0.3, 0.2], [other, other + 1], [0.9, 0.7],
+                            known=np.array([a, b], np.uint64))
+    assert got[2].tolist() == [0.3] and got[4].tolist() == [0.7]
 
 
 def test_uneven_staining_flattens_toward_bright_and_keeps_the_noise():
@@ -97,11 +107,11 @@ def test_shipped_model_segments_an_unseen_phantom(segmented):
     ws, _, phantom_dir = segmented
     s = score_phantom(np.asarray(ws.array("segmentation")[...]),
                       np.asarray(ws.array("aligned")[...]), phantom_dir)
-    # Measured: VOI 1.76 (split 1.10, merge 0.66), ARAND 0.20; the non-learned baseline on
-    # the same volume scores VOI 4.84 / ARAND 0.81 at its best threshold. The targets
-    # (VOI <= 0.5, ARAND <= 0.1, BENCHMARKS.md) are not met yet; these bounds catch a
-    # regression of the shipped model, not a success.
-    assert s["voi"] <= 1.9 and s["arand"] <= 0.25, s
+    # Measured: VOI 1.50 (split 0.80, merge 0.70), ARAND 0.16 (with context 16 px and
+    # owned edges only: 1.76 / 0.20); the non-learned baseline on the same volume scores
+    # VOI 4.84 / ARAND 0.81 at its best threshold. The targets (VOI <= 0.5, ARAND <= 0.1,
+    # BENCHMARKS.md) are not met yet; these bounds catch a regression, not a success.
+    assert s["voi"] <= 1.65 and s["arand"] <= 0.18, s
 
 
 def test_supervoxel_ids_are_unique_and_name_their_block(segmented):

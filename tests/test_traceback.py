@@ -20,6 +20,7 @@ from cxgraph.config import Config
 from cxgraph.workspace import Workspace
 from pipeline import registry
 from pipeline.engine import Roi
+from pipeline.segment.agglomerate_stage import AgglomerateParams
 from pipeline.traceback.engine import traceback, traceback_of
 from pipeline.traceback.stats import compare, holm
 
@@ -73,7 +74,8 @@ def test_staining_corner_is_traced_to_l1(stained):
     assert by["L1"]["strongest"]["relative"] < -0.2
     assert by["L2"]["verdict"] == "normal"
     rerun = next(a for a in report["actions"] if a["kind"] == "rerun")
-    assert rerun["stage"] == "agglomerate" and rerun["set"] == ["agglomerate.threshold=0.2"]
+    lower = round(AgglomerateParams().threshold - 0.2, 2)  # the remedy: merge less readily
+    assert rerun["stage"] == "agglomerate" and rerun["set"] == [f"agglomerate.threshold={lower}"]
     assert "--region 0:16,128:256,128:256" in rerun["command"]
     # every metric names the stage runs behind it, and those are in the provenance section
     runs = report["provenance"]["stage_runs"]

@@ -1,10 +1,12 @@
 """The L3 ``agglomerate`` stage: supervoxels joined into bodies, keeping the merge history.
 
-Blocks (read region = write region + ``context``) score the edges they own with
-waterz (``scoring``) (``agglomeration.block_merge_scores``) into ``tables/agglomeration_edges``
-(sv_a, sv_b, score, threshold, block). ``finalize`` builds the merge forest over all of
-them and cuts each edge at the threshold of the block that owns it — the run's
-``threshold``, except where a regional re-run set another for its blocks only:
+Blocks (read region = write region + ``context``) score every edge they see with
+waterz (``scoring``) (``agglomeration.block_merge_scores``) into
+``tables/agglomeration_edges`` (sv_a, sv_b, score, threshold, block). ``finalize``
+keeps each edge's highest score over the blocks that saw it
+(``agglomeration.combine_views``: a block's view of the regions at its faces is cut off),
+builds the merge forest and cuts each edge at the threshold of the block that owns it
+— the run's ``threshold``, except where a regional re-run set another for its blocks only:
 
 - ``tables/agglomeration`` — the merge history: one row per union in order
   (sv_a, sv_b, score, affinity = 1 - score, step, merged = score <= threshold,
@@ -18,7 +20,7 @@ them and cuts each edge at the threshold of the block that owns it — the run's
 Body ids come from their supervoxel sets (``agglomeration.body_ids``): a regional
 re-run changes the ids of the bodies it changes and of no other.
 
-L3 quality per block: ``edges``, ``merges`` (edges scoring <= threshold),
+L3 quality per block, over the edges it owns: ``edges``, ``merges`` (scoring <= threshold),
 ``edge_score_ambiguous_fraction`` (0.3 < score < 0.7: the agglomeration was unsure);
 in ``finalize``, per block of a body's largest supervoxel: ``bodies``,
 ``supervoxels_per_body``, ``single_supervoxel_bodies``, ``bodies_ending_inside``
@@ -45,10 +47,12 @@ from pipeline.segment import agglomeration as agg
 class AgglomerateParams(Params):
     """L3 agglomeration (waterz mean affinity per block, one merge forest)."""
 
-    threshold: float = 0.4  # bodies = merges with score (1 - boundary affinity) <= this;
-    # 0.4 is the best of 0.2-0.5 on the held-out phantom seed 901 (tests/test_segment.py)
+    threshold: float = 0.5  # bodies = merges with score (1 - boundary affinity) <= this;
+    # 0.5 is the best of 0.35-0.55 on phantom seed 901 and the demo volume (BENCHMARKS.md)
     scoring: str = "quantile50"  # waterz merge function: quantile50 | quantile75 | mean
-    context: tuple[int, int, int] = (2, 16, 16)  # read margin per block, voxels (z, y, x)
+    # read margin per block, voxels (z, y, x): ~0.8 um in xy, so that a region's boundary
+    # is mostly seen whole (16 px: demo VOI 3.45; 64: 2.16; 96: 2.08, BENCHMARKS.md)
+    context: tuple[int, int, int] = (8, 96, 96)
 
     def __post_init__(self) -> None:
         if self.scoring not in agg.SCORING:
@@ -69,10 +73,11 @@ def agglomerate_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     p: AgglomerateParams = ctx.params
     affs = ctx.read("affinities", block.read_roi).astype(np.float32) / 255.0
     svs = ctx.read("supervoxels", block.read_roi)
-    u, v, score = agg.block_merge_scores(affs, svs, block.block_id, scoring=p.scoring)
+    u, v, score = agg.block_merge_scores(affs, svs, scoring=p.scoring)
     ctx.rows("agglomeration_edges", block, [
         {"sv_a": int(a), "sv_b": int(b), "score": float(s), "threshold": p.threshold}
         for a, b, s in zip(u.tolist(), v.tolist(), score.tolist(), strict=True)])
+    score = score[agg.owner_block(u) == np.uint64(block.block_id)]  # quality: its own edges
     return [{"metric": "edges", "value": float(len(score))},
             {"metric": "merges", "value": float((score <= p.threshold).sum())},
             {"metric": "merges_per_edge",
@@ -91,11 +96,11 @@ def finalize(ctx: StageContext, plan: None) -> None:
         u = v = np.zeros(0, np.uint64)
         score, eblock, cut = np.zeros(0), np.zeros(0, np.int64), np.zeros(0)
     else:
-        u = np.asarray(edges["sv_a"].to_numpy(), np.uint64)
-        v = np.asarray(edges["sv_b"].to_numpy(), np.uint64)
-        score, eblock = edges["score"].to_numpy(), edges["block"].to_numpy()
-        cut = (edges["threshold"].to_numpy() if "threshold" in edges.column_names
-               else np.full(len(score), p.threshold))
+        u, v, score, eblock, cut = agg.combine_views(
+            edges["sv_a"].to_numpy(), edges["sv_b"].to_numpy(), edges["score"].to_numpy(),
+            edges["block"].to_numpy(),
+            (edges["threshold"].to_numpy() if "threshold" in edges.column_names
+             else np.full(edges.num_rows, p.threshold)), svs)
     forest = agg.merge_forest(u, v, score)
     merged = score[forest] <= cut[forest]
     ctx.write_table("agglomeration", pa.table({
