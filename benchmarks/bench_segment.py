@@ -13,6 +13,8 @@ supervoxels + agglomeration, on the same network output.
 
     python benchmarks/bench_segment.py --workdir /tmp/bench-seg \\
         --models pipeline/segment/models/affinities-unet.pt,NEW.pt
+    python benchmarks/bench_segment.py --workdir /tmp/bench-seg --threshold 0.4 \\
+        --set agglomerate.context=[2,16,16] --models pipeline/segment/models/affinities-unet.pt
 
 Prints a Markdown table and writes ``results.json`` in the workdir.
 """
@@ -77,7 +79,10 @@ def main() -> None:
     ap.add_argument("--models", required=True, help="comma-separated .pt files")
     ap.add_argument("--volumes", default=",".join(VOLUMES))
     ap.add_argument("--threshold", type=float, default=None,
-                    help="agglomerate.threshold for every run (default: the config's)")
+                    help="agglomerate.threshold for every run (default: the code's)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a stage parameter for every run, e.g. agglomerate.context=[2,16,16] "
+                         "(repeatable; everything else at the code's defaults)")
     ap.add_argument("--peer", action="store_true", help="also the mutex watershed")
     ap.add_argument("--biases", default="0.3,0.5,0.7")
     args = ap.parse_args()
@@ -92,6 +97,7 @@ def main() -> None:
         sets = list(spec["blocks"])
         if args.threshold is not None:
             sets.append(f"agglomerate.threshold={args.threshold}")
+        sets += args.set
         base = root / "ws"
         gt = None
         for i, model in enumerate(models):
@@ -100,7 +106,8 @@ def main() -> None:
                 shutil.copytree(base, wdir)
             ws = (Workspace.open(wdir) if wdir.exists()
                   else Workspace.create(wdir, Config().with_overrides(sets)))
-            ws.set_config(ws.config.with_overrides([*sets, f"affinities.model={model}"]))
+            # the code's defaults, not what an earlier run wrote into the workspace
+            ws.set_config(Config().with_overrides([*sets, f"affinities.model={model}"]))
             t0 = time.perf_counter()
             registry.run_pipeline(ws, {"tile_dir": phantom_dir}, start=None if i == 0
                                   else "affinities", until="segmentation")

@@ -88,8 +88,9 @@ class AnalystWorkers:
         self._workers: list[_Worker] = []
 
     def pids(self) -> list[int]:
+        """The live workers' process ids."""
         with self._lock:
-            return [w.proc.pid for w in self._workers]
+            return [w.proc.pid for w in self._workers if w.proc.poll() is None]
 
     def warm(self) -> None:
         """Start the workers now (``cxgraph serve``), not on the first queries."""
@@ -107,7 +108,10 @@ class AnalystWorkers:
 
     def _worker(self) -> _Worker:
         worker = getattr(self._local, "worker", None)
-        if worker is None or worker.proc.poll() is not None:
+        if worker is not None and worker.proc.poll() is not None:  # died while idle
+            self._drop(worker)
+            worker = None
+        if worker is None:
             worker = self._local.worker = _Worker()
             with self._lock:
                 self._workers.append(worker)
