@@ -73,6 +73,23 @@ def mutex_watershed(ws: Workspace, model: Path, biases: list[float]) -> dict[flo
     return out
 
 
+def whole_volume_waterz(ws: Workspace) -> np.ndarray:
+    """The reference the blockwise agglomeration approximates: waterz once over the whole
+    volume's supervoxels and affinities, with the stage's scoring and threshold."""
+    import fastremap
+    import waterz
+
+    from pipeline.segment.agglomeration import SCORING, quiet_stdout
+
+    p = ws.config["agglomerate"]
+    affs = np.asarray(ws.array("affinities")[...][:3], np.float32) / 255.0
+    frag = fastremap.renumber(np.asarray(ws.array("supervoxels")[...]))[0].astype(np.uint64)
+    with quiet_stdout():
+        seg = next(waterz.agglomerate(affs, [p.threshold], fragments=frag,
+                                      scoring_function=SCORING[p.scoring]))
+    return seg.copy()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workdir", type=Path, required=True)
@@ -80,6 +97,8 @@ def main() -> None:
     ap.add_argument("--volumes", default=",".join(VOLUMES))
     ap.add_argument("--threshold", type=float, default=None,
                     help="agglomerate.threshold for every run (default: the code's)")
+    ap.add_argument("--whole-volume", action="store_true",
+                    help="also waterz on the whole volume at once (the blockwise reference)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a stage parameter for every run, e.g. agglomerate.context=[2,16,16] "
                          "(repeatable; everything else at the code's defaults)")
@@ -119,6 +138,12 @@ def main() -> None:
             results.append({"volume": name, "model": model.name, "seconds": round(seconds, 1),
                             **scores(ws, gt, corner)})
             print(json.dumps(results[-1]), flush=True)
+            if args.whole_volume and i == 0:
+                seg, sl = whole_volume_waterz(ws), corner.slices
+                results.append({"volume": name, "model": f"{model.name}, waterz on the whole "
+                                "volume", "seconds": None,
+                                "whole": score(seg, gt), "corner": score(seg[sl], gt[sl])})
+                print(json.dumps(results[-1]), flush=True)
         if args.peer:
             ws = Workspace.open(base)
             t0 = time.perf_counter()
