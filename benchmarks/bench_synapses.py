@@ -48,10 +48,10 @@ def main() -> None:
         render_phantom(phantom, PhantomParams(shape=shape, seed=a.seed, faults=(a.fault,),
                                               bouton_spacing_nm=a.bouton_spacing))
     base = a.workdir / "l3"
-    if not (base / "tables" / "supervoxels.parquet").exists():
-        config = Config().with_overrides(["blocks.block_shape=[12,96,96]",
-                                          "blocks.chunk_shape=[12,96,96]"])
-        run_pipeline(Workspace.create(base, config), {"tile_dir": phantom}, until="segmentation")
+    # the code's defaults on every run, not what an earlier run wrote into the workspace
+    config = Config().with_overrides(["blocks.block_shape=[12,96,96]",
+                                      "blocks.chunk_shape=[12,96,96]"])
+    run_pipeline(Workspace.create(base, config), {"tile_dir": phantom}, until="segmentation")
     region = Roi.parse(a.region)
     times = {}
     for method in ("unet", "baseline"):

@@ -44,7 +44,7 @@ CHANGES = {
     "affinities": ("affinities.baseline_width", 0.5),
     "supervoxels": ("supervoxels.seed_distance_px", 3),
     "agglomerate": ("agglomerate.context", [1, 8, 8]),
-    "segmentation": ("segmentation.min_body_voxels", 200),
+    "segmentation": ("segmentation.min_body_voxels", 1000),  # some of block 0's bodies
     "synapse_prediction": ("synapse_prediction.baseline_darkness", 0.8),
     "synapses": ("synapses.threshold", 0.3),
     **{s.name: (f"{s.name}.method", "max") for s in registry.stages()

@@ -51,11 +51,12 @@ EMPTY_OPS = {"operation_id": pl.Utf8, "kind": pl.Utf8, "user": pl.Utf8, "timesta
 class RefineParams(Params):
     """L4 refinement."""
 
-    safe_score: float = 0.45  # untaken forest edges up to this score may be merged safely
-    # (0.65 made 28-34 % wrong merges on the demo volumes, 0.45: 19-20 %; BENCHMARKS.md)
+    # The scores sit around agglomerate.threshold (0.5): the rule looks just past it.
+    safe_score: float = 0.55  # untaken forest edges up to this score may be merged safely
+    # (demo volume: 0.55 made 38 merges, 84 % right, 0.6: 72, 79 %; BENCHMARKS.md)
     fragment_max_voxels: int = 20000  # ... when the smaller body is at most this big
-    review_score: float = 0.8  # untaken edges up to this score go to the proofreading list
-    merge_suspect_score: float = 0.35  # bodies whose weakest merge scored this or more
+    review_score: float = 0.7  # untaken edges up to this score go to the proofreading list
+    merge_suspect_score: float = 0.45  # bodies whose weakest merge scored this or more
 
 
 def finalize(ctx: StageContext, plan: None) -> None:
