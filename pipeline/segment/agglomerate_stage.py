@@ -45,13 +45,14 @@ from pipeline.segment import agglomeration as agg
 
 @dataclasses.dataclass(frozen=True)
 class AgglomerateParams(Params):
-    """L3 agglomeration (waterz mean affinity per block, one merge forest)."""
+    """L3 agglomeration (waterz per block, each edge's highest score, one merge forest)."""
 
     threshold: float = 0.5  # bodies = merges with score (1 - boundary affinity) <= this;
     # 0.5 is the best of 0.35-0.55 on phantom seed 901 and the demo volume (BENCHMARKS.md)
     scoring: str = "quantile50"  # waterz merge function: quantile50 | quantile75 | mean
     # read margin per block, voxels (z, y, x): ~0.8 um in xy, so that a region's boundary
-    # is mostly seen whole (16 px: demo VOI 3.45; 64: 2.16; 96: 2.08, BENCHMARKS.md)
+    # is mostly seen whole (demo volume at threshold 0.4: 16 px VOI 2.67, 64 px 2.16,
+    # 96 px 2.08; BENCHMARKS.md)
     context: tuple[int, int, int] = (8, 96, 96)
 
     def __post_init__(self) -> None:

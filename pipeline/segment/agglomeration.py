@@ -13,9 +13,9 @@ cut-off region's boundary on the part it sees: a few voxels of weak boundary the
 merge it early and bridge two neighbours through it. So each block keeps every edge
 it sees, and ``combine_views`` keeps, per edge, the highest score any block gave it:
 an edge is merged only if every block that saw it agrees. (On the demo's stained
-volume, 12 x 96 x 96 blocks, context 16 px and owned edges only: VOI 3.45, ARAND
-0.78; context (8, 96, 96) and the highest score: VOI 2.08, ARAND 0.23 — waterz on
-the whole volume at once gives 1.98 / 0.24.)
+volume, 12 x 96 x 96 blocks, threshold 0.4, context 16 px and owned edges only: VOI
+3.45, ARAND 0.78; context (8, 96, 96) and the highest score: VOI 2.08, ARAND 0.23 —
+waterz on the whole volume at once gives 1.98 / 0.24.)
 
 Globally (``merge_forest``): the edges sorted by score and joined by union-find
 (Kruskal) give the merge history — one row per union, in order — and the bodies
