@@ -49,7 +49,7 @@ def main() -> None:
 
     show("before")
     for t in a.thresholds.split(","):
-        ws.set_config(ws.config.with_overrides([f"agglomerate.threshold={t}"]))
+        ws.set_config(ws.config.with_regional(region.as_list(), [f"agglomerate.threshold={t}"]))
         registry.run_pipeline(ws, start="agglomerate", until="segmentation", region=region)
         show(f"region re-run at {t}")
 

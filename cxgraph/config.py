@@ -3,6 +3,10 @@
 Each stage's parameter dataclass lives beside the stage; ``sections()`` is the
 one place that lists them. ``Config.to_toml`` writes every parameter, defaults
 included, so the file in a workspace is the complete record of a run.
+
+``[[regional]]`` entries hold parameters set for one region only (``cxgraph rerun
+--region R --set ...``): blocks meeting the region run with them, every other block
+with the section's own values, in a regional re-run and in every later whole run alike.
 """
 
 from __future__ import annotations
@@ -68,6 +72,38 @@ class Neo4jParams(Params):
     batch_size: int = 5000  # rows per UNWIND write batch
 
 
+@dataclasses.dataclass(frozen=True)
+class RegionalOverride:
+    """``assignments`` (``section.param=value``) for the blocks meeting ``region``
+    ([z0, y0, x0, z1, y1, x1] in voxels)."""
+
+    region: tuple[int, ...]
+    assignments: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"region": list(self.region), "set": list(self.assignments)}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> RegionalOverride:
+        if not isinstance(data, dict) or set(data) != {"region", "set"}:
+            raise ConfigError(f"{where}: expected a table with 'region' (six voxel "
+                              "coordinates) and 'set' (section.param=value strings)")
+        region, sets = data["region"], data["set"]
+        if not (isinstance(region, list) and len(region) == 6
+                and all(isinstance(v, int) for v in region)
+                and all(region[k] < region[k + 3] for k in range(3))):
+            raise ConfigError(f"{where}.region: expected [z0, y0, x0, z1, y1, x1] with "
+                              f"z0 < z1 etc., got {region!r}")
+        if not (isinstance(sets, list) and sets and all(isinstance(a, str) for a in sets)):
+            raise ConfigError(f"{where}.set: expected a list of section.param=value, "
+                              f"got {sets!r}")
+        return cls(tuple(region), tuple(sets))
+
+    def keys(self) -> dict[str, str]:
+        """``section.param`` -> the assignment setting it."""
+        return {a.partition("=")[0].strip(): a for a in self.assignments}
+
+
 _SECTIONS: dict[str, type[Params]] = {}
 
 
@@ -99,7 +135,8 @@ class Config:
     """
 
     def __init__(self, values: dict[str, Params] | None = None,
-                 unregistered: dict[str, dict[str, Any]] | None = None):
+                 unregistered: dict[str, dict[str, Any]] | None = None,
+                 regional: tuple[RegionalOverride, ...] = ()):
         known = sections()
         values = dict(values or {})
         unknown = sorted(set(values) - set(known))
@@ -108,6 +145,7 @@ class Config:
         self._values = {name: values.get(name) or cls() for name, cls in known.items()}
         self._unregistered = {k: dict(v) for k, v in (unregistered or {}).items()
                               if k not in known}
+        self.regional = tuple(regional)
 
     def _refresh(self) -> None:
         """Take in sections registered since this configuration was made (their values from
@@ -128,28 +166,79 @@ class Config:
                 f"no configuration section {section!r}{hint}; known: {sorted(self._values)}"
             ) from None
 
-    def to_dict(self) -> dict[str, dict[str, Any]]:
+    def to_dict(self) -> dict[str, Any]:
         self._refresh()
-        return {**{name: p.to_dict() for name, p in self._values.items()},
-                **{k: dict(v) for k, v in self._unregistered.items()}}
+        out: dict[str, Any] = {**{name: p.to_dict() for name, p in self._values.items()},
+                               **{k: dict(v) for k, v in self._unregistered.items()}}
+        if self.regional:
+            out["regional"] = [r.to_dict() for r in self.regional]
+        return out
 
     def replace(self, section: str, params: Params) -> Config:
         """This configuration with one section replaced."""
         self._refresh()
-        return Config({**self._values, section: params}, self._unregistered)
+        return Config({**self._values, section: params}, self._unregistered, self.regional)
+
+    # --- parameters for one region ---------------------------------------------------
+    def with_regional(self, region: list[int], assignments: list[str]) -> Config:
+        """This configuration with ``assignments`` set for the blocks meeting ``region``
+        only (validated first; a parameter set again for the same region is replaced)."""
+        self.with_overrides(assignments)  # raises on a bad assignment
+        entry = RegionalOverride.from_dict({"region": list(region), "set": list(assignments)},
+                                           "regional override")
+        out, merged = [], False
+        for r in self.regional:
+            if r.region == entry.region:
+                entry = RegionalOverride(r.region, tuple({**r.keys(), **entry.keys()}.values()))
+                merged = True
+                out.append(entry)
+            else:
+                out.append(r)
+        if not merged:
+            out.append(entry)
+        return Config(dict(self._values), self._unregistered, tuple(out))
+
+    def without_regional(self) -> Config:
+        self._refresh()
+        return Config(dict(self._values), self._unregistered)
+
+    def at(self, region: list[int]) -> Config:
+        """The parameters blocks meeting ``region`` run with (regional entries applied)."""
+        meets = [r for r in self.regional
+                 if all(r.region[k] < region[k + 3] and region[k] < r.region[k + 3]
+                        for k in range(3))]
+        return self.without_regional().with_overrides(
+            [a for r in meets for a in r.assignments]) if meets else self.without_regional()
+
+    def regional_params(self, section: str) -> list[tuple[tuple[int, ...], Params]]:
+        """(region, the section's parameters there) for each regional entry touching it."""
+        base = self.without_regional()
+        return [(r.region, base.with_overrides(list(r.assignments))[section])
+                for r in self.regional
+                if any(k.partition(".")[0] == section for k in r.keys())]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "config", strict: bool = False
                   ) -> Config:
         known = sections()
-        unknown = sorted(set(data) - set(known) - {"workspace"})
+        unknown = sorted(set(data) - set(known) - {"workspace", "regional"})
         if unknown and strict:
             raise ConfigError(f"{where}: unknown section(s) {unknown}; known: {sorted(known)}")
         for name in unknown:
             if not isinstance(data[name], dict):
                 raise ConfigError(f"{where}: [{name}] must be a table of parameters")
-        return cls({n: known[n].from_dict(data.get(n), f"{where}[{n}]") for n in known},
-                   {n: data[n] for n in unknown})
+        regional = data.get("regional", [])
+        if not isinstance(regional, list):
+            raise ConfigError(f"{where}: 'regional' must be an array of tables ([[regional]])")
+        config = cls({n: known[n].from_dict(data.get(n), f"{where}[{n}]") for n in known},
+                     {n: data[n] for n in unknown},
+                     tuple(RegionalOverride.from_dict(r, f"{where}[[regional]] {i + 1}")
+                           for i, r in enumerate(regional)))
+        for r in config.regional:  # regional assignments are checked like the rest (those
+            # of sections this process has not registered, by a process that has)
+            config.without_regional().with_overrides(
+                [a for a in r.assignments if a.partition(".")[0].strip() in known])
+        return config
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())

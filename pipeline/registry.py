@@ -88,6 +88,24 @@ def get(name: str) -> Stage:
     return _STAGES[name]
 
 
+def check_regional(config) -> None:
+    """Refuse a ``[[regional]]`` parameter the blocks would not run with: one that is not
+    in its stage's ``regional_params`` (it shapes a whole-volume step: the registration,
+    the grid, a finalize) or not a stage's at all."""
+    load()
+    for entry in config.regional:
+        for key in entry.keys():
+            section, _, name = key.partition(".")
+            stage = _STAGES.get(section.strip())
+            if stage is None or name.strip() not in stage.regional_params:
+                allowed = sorted(f"{s.name}.{n}" for s in _STAGES.values()
+                                 for n in s.regional_params)
+                raise ConfigError(
+                    f"{key}: cannot be set for a region {list(entry.region)} (it applies to "
+                    f"the whole volume at once); set it without --region, or one of "
+                    f"{allowed}")
+
+
 def producers() -> dict[Artifact, str]:
     """{artifact: the stage that writes it}."""
     return {a: s.name for s in _STAGES.values() for a in s.outputs}
@@ -129,6 +147,7 @@ def run_pipeline(
 ) -> list[StageResult]:
     """Run the default stages from ``start`` through ``until`` (or exactly ``only``)."""
     chain = stages(include_optional=bool(only))
+    check_regional(ws.config)
     names = [s.name for s in chain]
     for label, value in (("--until", until), ("--from", start)):
         if value is not None and value not in names:

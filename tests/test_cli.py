@@ -71,3 +71,20 @@ def test_a_server_a_command_starts_is_announced_and_stopped(tmp_path):
     assert "starting the workspace's Neo4j server" in res.stderr
     assert "Neo4j stopped" in res.stderr
     assert managed_server(ws).pid() is None  # nothing left running
+
+
+def test_a_region_cannot_take_a_whole_volume_parameter_and_nothing_is_written(tmp_path):
+    assert cxgraph("init", str(tmp_path / "ws"), cwd=tmp_path).returncode == 0
+    before = (tmp_path / "ws" / "cxgraph.toml").read_text()
+    for cmd in (["rerun", "--from-stage", "align"], ["run"]):
+        res = cxgraph(*cmd, "-w", str(tmp_path / "ws"), "--region", "0:8,0:64,0:64",
+                      "--set", "align.neighbours=4", cwd=tmp_path)
+        assert res.returncode != 0 and "align.neighbours: cannot be set for a region" in \
+            res.stderr and "agglomerate.threshold" in res.stderr, res.stderr
+    assert (tmp_path / "ws" / "cxgraph.toml").read_text() == before
+    res = cxgraph("run", "-w", str(tmp_path / "ws"), "--region", "0:8,0:64,0:64",
+                  "--set", "agglomerate.threshold=0.3", "--stages", "smooth", cwd=tmp_path)
+    # (smooth has no input here and fails, but the regional value is accepted and kept)
+    assert "cannot be set for a region" not in res.stderr
+    assert Workspace.open(tmp_path / "ws").config.regional[0].assignments == (
+        "agglomerate.threshold=0.3",)

@@ -58,6 +58,31 @@ def test_config_round_trips_and_rejects_unknown_keys(tmp_path):
         Config().with_overrides(["blocks.block_shape=[0,0,0]", "blocks.chunk_shape=[0,0,0]"])
 
 
+def test_regional_parameters_round_trip_and_apply_to_their_region_only(tmp_path):
+    cfg = Config().with_regional([0, 0, 0, 8, 64, 64], ["agglomerate.threshold=0.3"])
+    cfg = cfg.with_regional([0, 0, 0, 8, 64, 64], ["agglomerate.threshold=0.35",
+                                                   "affinities.normalise=block"])
+    path = tmp_path / "c.toml"
+    path.write_text(cfg.to_toml())
+    loaded = Config.load(path)
+    assert loaded.to_dict() == cfg.to_dict() and len(loaded.regional) == 1  # merged
+    assert loaded["agglomerate"].threshold == 0.5  # the volume's own is untouched
+    assert loaded.at([4, 32, 32, 12, 96, 96])["agglomerate"].threshold == 0.35
+    assert loaded.at([8, 0, 0, 16, 64, 64])["agglomerate"].threshold == 0.5  # touches only
+    [(region, params)] = loaded.regional_params("agglomerate")
+    assert region == (0, 0, 0, 8, 64, 64) and params.threshold == 0.35
+    assert loaded.regional_params("synapse_prediction") == []
+    assert loaded.without_regional().to_dict() == Config().to_dict()
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        Config().with_regional([0, 0, 0, 8, 64, 64], ["agglomerate.nonsense=1"])
+    with pytest.raises(ConfigError, match="z0 < z1"):
+        Config().with_regional([8, 0, 0, 0, 64, 64], ["agglomerate.threshold=0.3"])
+    bad = cfg.to_toml().replace("agglomerate.threshold=0.35", "agglomerate.threshold=low")
+    path.write_text(bad)
+    with pytest.raises(ConfigError, match="expected float"):
+        Config.load(path)
+
+
 def test_workspace_layout_version_mismatch_is_explained(tmp_path):
     ws = Workspace.create(tmp_path / "ws")
     text = ws.config_path.read_text().replace("layout_version = 1", "layout_version = 99")

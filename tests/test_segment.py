@@ -140,6 +140,15 @@ def test_merge_history_reproduces_the_segmentation(segmented):
         assert np.unique(seg[sv_vol == sv]).tolist() == [body[int(sv)]]
 
 
+def _partition(ws) -> set[frozenset[int]]:
+    """The bodies as sets of supervoxels (body ids themselves may be renumbered)."""
+    t = ws.read_table("supervoxels").to_pydict()
+    groups: dict[int, set[int]] = {}
+    for sv, b in zip(t["sv_id"], t["body_id"], strict=True):
+        groups.setdefault(b, set()).add(sv)
+    return {frozenset(g) for g in groups.values()}
+
+
 def test_regional_rerun_keeps_bodies_crossing_its_border_consistent(segmented, tmp_path):
     import shutil
 
@@ -148,9 +157,10 @@ def test_regional_rerun_keeps_bodies_crossing_its_border_consistent(segmented, t
     ws, *_ = segmented
     shutil.copytree(ws.root, tmp_path / "ws")
     ws2 = Workspace.open(tmp_path / "ws")
-    ws2.set_config(ws2.config.with_overrides(["agglomerate.threshold=0.3"]))
-    results = registry.run_pipeline(ws2, region=Roi((0, 0, 0), (16, 128, 128)),
-                                    start="agglomerate", until="segmentation")
+    corner = Roi((0, 0, 0), (16, 128, 128))
+    ws2.set_config(ws2.config.with_regional(corner.as_list(), ["agglomerate.threshold=0.3"]))
+    results = registry.run_pipeline(ws2, region=corner, start="agglomerate",
+                                    until="segmentation")
     assert [r.action for r in results] == ["ran", "ran"]
     sv_table = ws2.read_table("supervoxels").to_pydict()
     body = dict(zip(sv_table["sv_id"], sv_table["body_id"], strict=True))
@@ -160,3 +170,22 @@ def test_regional_rerun_keeps_bodies_crossing_its_border_consistent(segmented, t
     expect = np.array([body.get(int(s), 0) for s in uniq], np.uint64)[inverse].reshape(
         sv_vol.shape)
     assert np.array_equal(seg, expect)  # every voxel, inside and outside the region
+
+    # the region's threshold holds for its blocks' edges only, and is not the volume's
+    reopened = Workspace.open(ws2.root)
+    assert reopened.config["agglomerate"].threshold == 0.5
+    assert reopened.config.at(corner.as_list())["agglomerate"].threshold == 0.3
+    edges = ws2.read_table("agglomeration_edges").to_pydict()
+    by_block = {(b, t) for b, t in zip(edges["block"], edges["threshold"], strict=True)}
+    first = ids.block_id((0, 0, 0))
+    assert {t for b, t in by_block if b == first} == {0.3}
+    assert {t for b, t in by_block if b != first} == {0.5}
+
+    # a later whole run keeps the corner's parameters: the same bodies, then nothing to do
+    regional_bodies = _partition(ws2)
+    assert regional_bodies != _partition(ws)  # (0.3 does change the corner's bodies)
+    whole = registry.run_pipeline(reopened, start="agglomerate", until="segmentation")
+    assert [r.action for r in whole] == ["ran", "ran"]
+    assert _partition(reopened) == regional_bodies
+    again = registry.run_pipeline(reopened, start="agglomerate", until="segmentation")
+    assert [r.action for r in again] == ["reused", "reused"]

@@ -135,6 +135,11 @@ def test_rerun_changes_only_the_region_and_keeps_the_old_version(stained, on_tes
         "rerun", "-w", str(ws.root), "--region", "0:16,128:256,128:256",
         "--from-stage", "affinities", "--set", "affinities.normalise=block"])
     assert res.exit_code == 0, res.output
+    # the setting is the corner's only: a later whole run keeps the rest as it was
+    config = Workspace.open(ws.root).config
+    assert config["affinities"].normalise == src.config["affinities"].normalise != "block"
+    assert [r.to_dict() for r in config.regional] == [
+        {"region": [0, 128, 128, 16, 256, 256], "set": ["affinities.normalise=block"]}]
 
     # blocks beyond every stage's context of the corner (y and x block 0) are
     # byte-identical; the segmentation is left out: a body reaching into the corner gets

@@ -25,14 +25,23 @@ def open_or_create(path: Path) -> Workspace:
     return Workspace.create(path)
 
 
-def configured(path: Path, overrides: list[str]) -> Config:
+def configured(path: Path, overrides: list[str], region: list[int] | None = None) -> Config:
     """The configuration a command will run with: the workspace's (or the defaults for a
-    new one) with ``overrides`` applied and validated; nothing is written."""
+    new one) with ``overrides`` applied and validated — for the blocks meeting ``region``
+    only, when one is given (a ``[[regional]]`` entry); nothing is written."""
     if path.exists() and not path.is_dir():
         raise WorkspaceError(f"{path} is a file, not a workspace directory; pass a "
                              "directory (new or existing) to --workspace")
     base = Workspace.open(path).config if (path / "cxgraph.toml").exists() else Config()
-    return base.with_overrides(overrides) if overrides else base
+    if not overrides:
+        return base
+    if not region:
+        return base.with_overrides(overrides)
+    from pipeline.registry import check_regional
+
+    config = base.with_regional(region, overrides)
+    check_regional(config)
+    return config
 
 
 @contextlib.contextmanager

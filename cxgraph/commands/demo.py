@@ -68,7 +68,8 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
     console = Console()
     t0 = time.perf_counter()
     ws = Workspace.create(root)
-    config = ws.config.with_overrides(DEMO_BLOCKS)
+    # the embedded defaults everywhere: a previous demo's regional re-run is not kept
+    config = ws.config.without_regional().with_overrides(DEMO_BLOCKS)
     phantom = config["phantom"].replace(seed=seed, shape=shape, faults=DEMO_FAULTS,
                                         **DEMO_PHANTOM)
     ws.set_config(config.replace("phantom", phantom))
@@ -104,9 +105,12 @@ def run_demo(root: Path, shape: tuple[int, int, int], seed: int, keep_server: bo
         after = None
         if rerun:
             console.rule(f"[bold]4. regional re-run: {rerun['command']}", characters="-")
-            ws.set_config(ws.config.with_overrides(rerun["set"]))
+            regional = rerun["regional"]
+            ws.set_config(ws.config.with_regional(roi.as_list(), rerun["set"]) if regional
+                          else ws.config.with_overrides(rerun["set"]))
             with pipeline_run(ws, rerun["command"]):
-                results = run_pipeline(ws, start=rerun["stage"], region=roi)
+                results = run_pipeline(ws, start=rerun["stage"],
+                                       region=roi if regional else None)
             render(console, summarise(ws, results), ws)
             after = _scores(ws, input_dir, roi)
             again = traceback(ws, roi, name="demo-corner")

@@ -31,7 +31,9 @@ def register(app: typer.Typer) -> None:
             "--stages", help="Exactly these stages, comma-separated (also optional ones, "
                              "e.g. smooth).")] = None,
         set_: Annotated[list[str] | None, typer.Option(
-            "--set", help="Override a parameter: section.param=value")] = None,
+            "--set", help="Override a parameter: section.param=value (with --region, for "
+                          "the region's blocks only: kept in cxgraph.toml as [[regional]])")
+        ] = None,
     ) -> None:
         """Run the stages (ingest, stitch, align, ...) in order, recording provenance.
 
@@ -42,12 +44,12 @@ def register(app: typer.Typer) -> None:
         from pipeline.registry import run_pipeline
 
         overrides = list(set_ or [])
+        roi = Roi.parse(region) if region else None
         # validate first, write after: a bad --set leaves cxgraph.toml (or a new
         # workspace directory) as it was
-        config = configured(workspace, overrides)
+        config = configured(workspace, overrides, roi.as_list() if roi else None)
         ws = Workspace.create(workspace, config if overrides else None)
         ws.check_writable()
-        roi = Roi.parse(region) if region else None
         only = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
         flags = {"--input": input, "--until": until, "--from": start, "--region": region,
                  "--stages": stages}

@@ -51,7 +51,8 @@ def register(app: typer.Typer) -> None:
         region: Annotated[str, typer.Option(help="Region z0:z1,y0:y1,x0:x1 (voxels).")],
         from_stage: Annotated[str, typer.Option("--from-stage", help="First stage to re-run.")],
         set_: Annotated[list[str] | None, typer.Option(
-            "--set", help="Override a parameter: section.param=value (kept in cxgraph.toml)")]
+            "--set", help="Override a parameter for the region's blocks only: "
+                          "section.param=value (kept in cxgraph.toml as [[regional]])")]
         = None,
     ) -> None:
         """Re-run FROM_STAGE and everything downstream only in the blocks the region touches
@@ -66,10 +67,10 @@ def register(app: typer.Typer) -> None:
         overrides = list(set_ or [])
         if not (workspace / "cxgraph.toml").exists():
             raise typer.BadParameter(f"{workspace} is not a workspace", param_hint="--workspace")
-        config = configured(workspace, overrides)
+        roi = Roi.parse(region)
+        config = configured(workspace, overrides, roi.as_list())
         ws = Workspace.open(workspace)
         ws.check_writable()
-        roi = Roi.parse(region)
         if overrides:
             ws.set_config(config)
         command = (f"cxgraph rerun --workspace {workspace} --region {region} --from-stage "

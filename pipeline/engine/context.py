@@ -74,6 +74,15 @@ class BlockContext:
     arrays: dict[str, str]
     outputs: frozenset[str]
     parts_dir: str
+    regional: tuple[tuple[Roi, Params], ...] = ()  # parameters set for a region only
+
+    def for_block(self, block: Block) -> BlockContext:
+        """This context with the parameters ``block`` runs with: a regional entry's if the
+        block's write region meets that region (the last such entry), else the run's."""
+        for region, params in reversed(self.regional):
+            if not region.intersect(block.write_roi).empty():
+                return dataclasses.replace(self, params=params)
+        return self
 
     def array(self, name: str) -> zarr.Array:
         if name not in self.arrays:
@@ -113,6 +122,7 @@ class StageContext:
     work: WorkDir
     region: Roi | None
     sources: dict[str, Path]
+    regional: tuple[tuple[Roi, Params], ...] = ()  # see BlockContext.for_block
     written: dict[str, np.ndarray | None] = dataclasses.field(default_factory=dict)
     blocks: list[Block] = dataclasses.field(default_factory=list)  # the blocks this run covers
 
@@ -194,7 +204,7 @@ class StageContext:
         outs = {a.name: str(data_path(self.work.zarr_path, a.name))
                 for a in self.stage.outputs if a.kind == "array"}
         return BlockContext(self.params, plan, {**arrays, **outs}, frozenset(outs),
-                            str(self.work.parts_dir))
+                            str(self.work.parts_dir), self.regional)
 
     def _declared(self, kind: str, name: str, artifacts) -> None:
         if not any(a.kind == kind and a.name == name for a in artifacts):

@@ -43,7 +43,9 @@ def execute_block(process_block: ProcessBlock, ctx: Any, block: Block) -> dict[s
     stats: dict[str, Any] = {"worker": f"{socket.gethostname()}:{os.getpid()}"}
     try:
         with counting_io() as io:
-            quality = process_block(ctx, block) or []
+            # the block's own parameters (a region's, where one was set for it)
+            block_ctx = ctx.for_block(block) if hasattr(ctx, "for_block") else ctx
+            quality = process_block(block_ctx, block) or []
         stats["quality"] = list(quality)
         stats["chunk_hashes"] = io.chunk_hashes
         stats["error"] = None

@@ -162,11 +162,17 @@ def run_stage(
         code_fp = ident.code_fingerprint(stage)
         base = current_run(ws, stage) if region is not None else None
 
+        regional = tuple((Roi.from_list(r), p) for r, p in
+                         ws.config.regional_params(stage.section))
+
         def identity(region_list, base_id) -> str:
-            return hash_json({"stage": stage.name, "params": params.to_dict(),
-                              "inputs": {n: d["sha256"] for n, d in inputs.items()},
-                              "code": code_fp, "model": model_id, "region": region_list,
-                              "base": base_id})
+            spec = {"stage": stage.name, "params": params.to_dict(),
+                    "inputs": {n: d["sha256"] for n, d in inputs.items()},
+                    "code": code_fp, "model": model_id, "region": region_list,
+                    "base": base_id}
+            if regional:  # (absent otherwise: identities from before regional entries hold)
+                spec["regional"] = [[r.as_list(), p.to_dict()] for r, p in regional]
+            return hash_json(spec)
 
         key = identity(region.as_list() if region else None, base)
         base_identity, base_base, base_region = _identity_of(store, base)
@@ -193,12 +199,16 @@ def run_stage(
                                    seconds=time.perf_counter() - t0, changed=changed)
             if status != "done" and (ws.work_dir / run_id).is_dir() and resume is None:
                 resume = run_id
-        with stage_run(ws, stage.name, stage.layer, params, inputs=inputs, model=model,
+        recorded = {**params.to_dict(), "regional": [
+            {"region": r.as_list(), **{k: v for k, v in p.to_dict().items()
+                                       if v != params.to_dict()[k]}} for r, p in regional]
+        } if regional else params
+        with stage_run(ws, stage.name, stage.layer, recorded, inputs=inputs, model=model,
                        region=region.as_list() if region else None, identity=key,
                        code_fingerprint=code_fp, base_stage_run_id=base, resume=resume) as run:
             work = WorkDir(ws.work_dir / run.stage_run_id)
             work.root.mkdir(parents=True, exist_ok=True)
-            ctx = StageContext(ws, stage, params, run, work, region, sources)
+            ctx = StageContext(ws, stage, params, run, work, region, sources, regional)
             plan = _prepare(ctx, work)
             blocks: list[Block] = []
             n_run = 0

@@ -98,6 +98,7 @@ class Stage:
     ``default``: part of a plain ``cxgraph run``. ``model``: the weights file
     whose sha256 joins the identity. ``widen``: in a regional run, the region the
     blocks must cover given the plan (e.g. every block of a body that changed).
+    ``regional_params``: see the field.
     """
 
     name: str
@@ -116,6 +117,9 @@ class Stage:
     model: Callable[[Params], Path | None] | None = None
     widen: Callable[[StageContext, Any, Roi], Roi] | None = None
     description: str = ""
+    # parameters that may be set for a region only ([[regional]] in cxgraph.toml): those
+    # read per block and nowhere else (not by prepare, finalize or the grid)
+    regional_params: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:

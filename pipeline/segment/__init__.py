@@ -19,6 +19,7 @@ AFFINITIES = registry.register(Stage(
     prepare=affinities_stage.prepare, grid=affinities_stage.grid,
     process_block=affinities_stage.affinities_block, context=affinities_stage.context,
     model=affinities_stage.model_path, resources=frozenset({"gpu"}),
+    regional_params=frozenset({"normalise", "baseline_sigma_px", "baseline_width"}),
     description="aligned EM -> nearest-neighbour affinities (3D U-Net)",
 ))
 
@@ -27,6 +28,7 @@ SUPERVOXELS = registry.register(Stage(
     inputs=(array("affinities"),), outputs=(array("supervoxels"), table("fragments")),
     prepare=supervoxels_stage.prepare, grid=supervoxels_stage.grid,
     process_block=supervoxels_stage.supervoxels_block,
+    regional_params=frozenset({"boundary_threshold", "seed_distance_px", "min_seed_px"}),
     description="affinities -> supervoxels (watershed per section, block-encoded ids)",
 ))
 
@@ -37,6 +39,8 @@ AGGLOMERATE = registry.register(Stage(
              table("bodies")),
     grid=agglomerate_stage.grid, process_block=agglomerate_stage.agglomerate_block,
     finalize=agglomerate_stage.finalize, context=agglomerate_stage.context,
+    # (finalize cuts each edge at the threshold its block wrote into the edge table)
+    regional_params=frozenset({"threshold", "scoring"}),
     description="supervoxels -> bodies (waterz mean affinity, one merge forest)",
 ))
 

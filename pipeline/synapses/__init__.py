@@ -11,6 +11,7 @@ PREDICTION = registry.register(Stage(
     prepare=predict_stage.prepare, grid=predict_stage.grid,
     process_block=predict_stage.synapse_block, context=predict_stage.context,
     model=predict_stage.model_path, resources=frozenset({"gpu"}),
+    regional_params=frozenset({"normalise", "baseline_darkness", "baseline_reach_px"}),
     description="aligned EM -> postsynaptic mask + direction to the partner (U-Net)",
 ))
 
@@ -22,6 +23,8 @@ SYNAPSES = registry.register(Stage(
     prepare=extract_stage.prepare, grid=extract_stage.grid,
     process_block=extract_stage.synapses_block, finalize=extract_stage.finalize,
     context=extract_stage.context,
+    regional_params=frozenset({"threshold", "min_voxels", "min_confidence", "min_share",
+                               "min_votes"}),
     description="predictions -> synapses with pre/post supervoxels and bodies",
 ))
 

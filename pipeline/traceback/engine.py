@@ -28,6 +28,7 @@ import polars as pl
 from cxgraph.errors import WorkspaceError
 from cxgraph.provenance import ProvenanceStore
 from cxgraph.workspace import Workspace
+from pipeline import registry
 from pipeline.engine import Roi
 from pipeline.traceback import metrics as cat
 from pipeline.traceback.stats import compare, holm
@@ -311,14 +312,20 @@ def _actions(ws: Workspace, report: dict, region: Roi) -> list[dict[str, Any]]:
     fix = cat.remedy(_remedy_key(by, root))
     if fix:
         stage, sets, why = fix
-        t = ws.config["agglomerate"].threshold
+        t = ws.config.at(region.as_list())["agglomerate"].threshold  # the region's own
         sets = [x.format(lower=round(max(0.05, t - 0.2), 2), higher=round(min(0.95, t + 0.1), 2))
                 for x in sets]
-        cmd = f"cxgraph rerun --workspace {ws.root} --region {box} --from-stage {stage}"
+        # a parameter of a whole-volume step (e.g. the registration) cannot be the
+        # region's alone: then the fix is a whole run from that stage
+        regional = all(x.partition("=")[0].partition(".")[2] in
+                       registry.get(x.partition(".")[0]).regional_params for x in sets)
+        cmd = (f"cxgraph rerun --workspace {ws.root} --region {box} --from-stage {stage}"
+               if regional else f"cxgraph run --workspace {ws.root} --from {stage}")
         cmd += "".join(f" --set {s}" for s in sets)
-        acts.append({"kind": "rerun", "text": f"re-run {stage} and downstream in the region: "
+        where = "in the region" if regional else "on the whole volume"
+        acts.append({"kind": "rerun", "text": f"re-run {stage} and downstream {where}: "
                                                f"{why}", "command": cmd, "stage": stage,
-                     "set": sets})
+                     "set": sets, "regional": regional})
     acts.append({"kind": "proofread", "text": "proofreading priorities inside the region "
                                               "(refine's list)", "items": _proofread(ws, region)})
     return acts
