@@ -5,7 +5,7 @@ DEMO_WS ?= demo-workspace
 # The shared venv holds dependencies only; this clone's code comes from here.
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test lint install
+.PHONY: setup demo test check-readme lint install
 
 setup:
 	@bash scripts/setup.sh
@@ -16,6 +16,10 @@ demo: setup
 test: setup
 	$(PY) -m ruff check cxgraph pipeline tests benchmarks
 	$(PY) -m pytest -q
+
+# Every sh block of the README, as written, after a demo (~5 min; CI runs it after `test`).
+check-readme: setup
+	$(PY) -m pytest -q -m readme tests/test_readme.py
 
 lint: setup
 	$(PY) -m ruff check cxgraph pipeline tests benchmarks

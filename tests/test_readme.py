@@ -29,6 +29,7 @@ def test_shell_blocks_are_the_sh_blocks_not_marked_not_run():
     assert check_readme.shell_blocks(text) == ["export A=1\necho $A", "echo two"]
 
 
+@pytest.mark.readme  # `make check-readme` (CI runs it after `make test`): ~5 min, a demo
 @pytest.mark.skipif(os.environ.get("CXGRAPH_SKIP_README") == "1",
                     reason="CXGRAPH_SKIP_README=1 (the README check takes several minutes)")
 def test_every_readme_command_runs_as_written_after_make_demo(tmp_path):
