@@ -64,6 +64,10 @@ def setup_logging(verbose: int) -> None:
     for name in ("cxgraph", "pipeline"):
         logging.getLogger(name).setLevel(
             logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
+    # the Neo4j driver logs each retry and dead connection; what failed, in the end, is
+    # cxgraph's own `error:` line (GraphUnavailable), so its chatter waits for -v
+    logging.getLogger("neo4j").setLevel(logging.DEBUG if verbose >= 2 else
+                                        logging.WARNING if verbose else logging.CRITICAL)
 
 
 @app.callback()

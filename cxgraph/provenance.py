@@ -121,11 +121,15 @@ class ProvenanceStore:
 
     def mark_interrupted(self) -> int:
         """Mark every run still 'running' as interrupted (call with the workspace lock held:
-        then no other process is running one). Returns how many stage runs it marked."""
+        then no other process is running one), except this process's own pipeline run,
+        opened before the lock was taken. Returns how many stage runs it marked."""
+        own = _current_run_id.get() or ""
         with self.connect() as con:
             n = con.execute("SELECT count(*) FROM stage_runs WHERE status = 'running'"
                             ).fetchone()[0]
-            for table in ("runs", "stage_runs", "stage_attempts", "block_runs"):
+            con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running' "
+                        "AND run_id <> ?", [own])
+            for table in ("stage_runs", "stage_attempts", "block_runs"):
                 con.execute(f"UPDATE {table} SET status = 'interrupted' WHERE status = 'running'")
         return int(n)
 
@@ -217,6 +221,11 @@ def pipeline_run(ws: Workspace, command: str) -> Iterator[str]:
         _current_run_id.reset(token)
         store.execute("UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
                       [now(), status, run_id])
+        try:
+            store.export_parquet(ws)  # the Parquet mirror ends with the run's own status
+        except OSError:
+            if status == "done":
+                raise  # else the run's own error is the one to report
 
 
 

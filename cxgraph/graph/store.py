@@ -170,7 +170,7 @@ class GraphStore:
 
         p = ws.config["neo4j"]
         return cls(connect(ws, start=start), batch_size=p.batch_size,
-                   query_timeout_s=p.query_timeout_s)
+                   query_timeout_s=p.query_timeout_s, retry_s=p.retry_s)
 
     def close(self) -> None:
         self.driver.close()

@@ -240,6 +240,23 @@ def _check_sizes(m: Manifest, path: Path) -> None:
             "shape, or cut the volume smaller.")
 
 
+# Per section, whatever the tiles: its manifest entry, table rows (tiles, transforms,
+# quality) and per-stage bookkeeping, generously.
+SECTION_BOOKKEEPING_BYTES = 64 * 1024
+
+
+def _check_section_count(z_n: int, path: Path) -> None:
+    """Refuse, before listing the missing sections, a Z size no worker could keep track of
+    (a manifest saying shape [10**9, ...] must not hang building a billion entries)."""
+    need, budget = z_n * SECTION_BOOKKEEPING_BYTES, memory_budget_bytes()
+    if need > budget:
+        raise InputDataError(
+            f"{path}: shape[0] = {z_n} sections would need about {_gib(need)} for their "
+            f"bookkeeping alone; expected at most {budget // SECTION_BOOKKEEPING_BYTES} "
+            f"sections ({_gib(budget)}, half the memory available). Check the shape, or cut "
+            "the volume smaller.")
+
+
 def _gib(n: float) -> str:
     return f"{n / 2**30:.3g} GiB" if n < 2**50 else f"{n / 2**50:.3g} PiB"
 
@@ -267,6 +284,7 @@ def read_manifest(input_dir: Path | str) -> Manifest:
         more = f" (and {len(lines) - 10} more)" if len(lines) > 10 else ""
         raise InputDataError(f"{path}: " + "; ".join(lines[:10]) + more
                              + "; see the manifest format in README") from None
+    _check_section_count(model.shape[0], path)
     seen = {s.z for s in model.sections}
     sections = [SectionRef(s.z, s.status, tuple(TileRef(t.file, t.row, t.col, t.y, t.x)
                                                  for t in s.tiles)) for s in model.sections]
