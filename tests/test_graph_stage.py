@@ -8,9 +8,13 @@ graph) is loaded again, a parameter of another stage leaves it alone.
 
 from __future__ import annotations
 
-import polars as pl
-from graph_helpers import V1, V2, workspace_with
+import time
 
+import polars as pl
+from bolt_proxy import BoltProxy
+from graph_helpers import V1, V2, counts, workspace_with
+
+from cxgraph.config import Neo4jParams
 from cxgraph.provenance import ProvenanceStore
 from pipeline import registry
 
@@ -54,3 +58,39 @@ def test_graph_stage_reloads_changed_tables_and_a_cleared_graph(on_test_server, 
     graph.clear()
     assert run(ws).action == "ran"  # the stamp went with the graph
     assert graph.read("MATCH (s:Segment {bodyId: 101}) RETURN count(s)").rows[0][0] == 1
+
+
+def test_cxgraph_load_with_neo4j_gone_is_one_error_line_and_reload_is_exact(
+        graph, tmp_path, monkeypatch, capsys):
+    """Issue 14, the same case through the command line on the default settings: `cxgraph
+    load` with the server gone mid-load ends in one `error:` line within `[neo4j] retry_s`
+    (not a raw ServiceUnavailable after ~60 s); `cxgraph load` again, the server back,
+    gives exactly the graph of a clean load."""
+    from test_bad_inputs import cli
+
+    ws = workspace_with(tmp_path, V1)
+
+    def via(proxy: BoltProxy) -> None:
+        monkeypatch.setenv("NEO4J_URI", f"bolt://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("NEO4J_USER", graph.conn.user)
+        monkeypatch.setenv("NEO4J_PASSWORD", graph.conn.password)
+
+    clean = BoltProxy(graph.conn.uri)  # a clean load, to know its size and its graph
+    via(clean)
+    assert cli(["load", "-w", ws.root, "--no-check"], capsys)[0] == 0
+    clean_counts, clean_bytes = counts(graph), clean.sent
+    clean.cut()
+    graph.clear()
+    graph.apply_schema()
+    dying = BoltProxy(graph.conn.uri)
+    dying.cut_after = clean_bytes // 2  # halfway through the load's writes
+    via(dying)
+    t0 = time.perf_counter()
+    code, err = cli(["load", "-w", ws.root, "--no-check"], capsys)
+    took = time.perf_counter() - t0
+    assert code == 1 and err.startswith("error:") and "Traceback" not in err, err
+    assert "stopped answering" in err or "not answering" in err or "unavailable" in err, err
+    assert took < 3 * Neo4jParams().retry_s + 15, took  # default budget, not the driver's 2x30 s
+    monkeypatch.setenv("NEO4J_URI", graph.conn.uri)
+    assert cli(["load", "-w", ws.root, "--no-check"], capsys)[0] == 0
+    assert counts(graph) == clean_counts

@@ -4,7 +4,8 @@ A big analyst result costs the API process seconds of Python (the driver decodes
 record, ``plain`` converts it, JSON encodes it: about 3.5 s per 100 000 small rows on the
 2-core test machine). On threads that work holds the GIL the event loop needs, so one
 token fetching large results slowed every GraphQL read. In a worker process, niced by
-``NICE``, it competes only for CPU, and the OS gives the API and Neo4j the first share.
+``[api] cypher_worker_nice``, it competes only for CPU, and the OS gives the API and Neo4j
+the first share.
 
 ``AnalystWorkers(n)`` runs at most ``n`` queries at once, each in a worker process
 (``python -m cxgraph.api.cypher_worker``, started on first use, with its own Neo4j
@@ -32,7 +33,6 @@ from cxgraph.errors import CxgraphError, GraphError, GraphUnavailable, ResultToo
 from cxgraph.graph.store import GraphStore, QueryResult
 from cxgraph.neo4j_server import Connection
 
-NICE = 5  # how much lower a worker's CPU priority is than the API process's
 TAKEN = "taken"  # a worker's receipt for a query: from here on the query runs
 
 
@@ -43,12 +43,13 @@ class _GoneBeforeTaken(Exception):
 class _Worker:
     """One worker process and the two pipes to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, nice: int) -> None:
         to_child, from_parent = os.pipe()
         to_parent, from_child = os.pipe()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cxgraph.api.cypher_worker", str(to_child), str(from_child)],
+            [sys.executable, "-m", "cxgraph.api.cypher_worker", str(to_child), str(from_child),
+             str(nice)],
             pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL, env=env)
         os.close(to_child)
         os.close(from_child)
@@ -79,8 +80,8 @@ class _Worker:
 class AnalystWorkers:
     """At most ``size`` analyst queries at once, each in a worker process of its own."""
 
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, size: int, nice: int = 15):
+        self.size, self.nice = size, nice
         self._threads = ThreadPoolExecutor(max_workers=size,
                                            thread_name_prefix="cxgraph-api-cypher")
         self._local = threading.local()  # each thread's worker
@@ -112,7 +113,7 @@ class AnalystWorkers:
             self._drop(worker)
             worker = None
         if worker is None:
-            worker = self._local.worker = _Worker()
+            worker = self._local.worker = _Worker(self.nice)
             with self._lock:
                 self._workers.append(worker)
         return worker
@@ -196,7 +197,7 @@ def _worker_store(conn: Connection, database: str) -> GraphStore:
 
 def main(argv: list[str]) -> None:
     """Answer ``(ok, value)`` to each ``run`` argument tuple, until the parent hangs up."""
-    os.nice(NICE)
+    os.nice(int(argv[2]))
     inbox, outbox = Pipe(int(argv[0]), writable=False), Pipe(int(argv[1]), readable=False)
     while True:
         try:

@@ -38,7 +38,8 @@ class ApiGraph:
         self.round_trips = 0
         self._pool = ThreadPoolExecutor(max_workers=params.graphql_db_threads,
                                         thread_name_prefix="cxgraph-api-db")
-        self.analysts = cypher_worker.AnalystWorkers(params.cypher_db_threads)
+        self.analysts = cypher_worker.AnalystWorkers(params.cypher_db_threads,
+                                                       params.cypher_worker_nice)
 
     def warm(self) -> None:
         """Start the analyst workers now (``cxgraph serve``), not on the first query."""

@@ -40,6 +40,8 @@ class ApiParams(Params):
     # at a lower CPU priority (cxgraph/api/cypher_worker.py), so GraphQL keeps its share
     graphql_db_threads: int = 12
     cypher_db_threads: int = 2
+    # how far below the API's CPU priority the analyst workers run (Unix nice, 0-19)
+    cypher_worker_nice: int = 15
     max_annotation_chars: int = 256  # annotateNeuron status/type, flagRegion name/flags
     max_reason_chars: int = 4000  # flagRegion reason
 
@@ -53,6 +55,9 @@ class ApiParams(Params):
             if getattr(self, name) < 1:
                 raise ConfigError(f"api.{name}: expected a positive number, got "
                                   f"{getattr(self, name)!r}")
+        if not 0 <= self.cypher_worker_nice <= 19:
+            raise ConfigError(f"api.cypher_worker_nice: expected 0-19 (Unix nice), got "
+                              f"{self.cypher_worker_nice!r}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("api.tls_cert and api.tls_key go together: give both, or neither "
                               "for a generated self-signed certificate")
