@@ -67,8 +67,8 @@ class Neo4jParams(Params):
     pagecache_mb: int = 512  # managed server page cache
     start_timeout_s: float = 180.0  # seconds for Bolt to answer after start
     query_timeout_s: float = 30.0  # analyst (read-only) queries
-    # how long writes retry a transient failure before a clear error (a dead server: the
-    # driver's own 30 s, twice over, was the wait before a raw ServiceUnavailable)
+    # how long a transaction retries a transient failure before a clear error (with the
+    # driver's 30 s default, a dead server took ~60 s to a raw ServiceUnavailable)
     retry_s: float = 10.0
     transaction_memory_mb: int = 512  # managed server: heap one transaction may use
     # (db.memory.transaction.max; a runaway analyst query fails, the server lives)
