@@ -78,9 +78,10 @@ class _Worker:
 
 
 class AnalystWorkers:
-    """At most ``size`` analyst queries at once, each in a worker process of its own."""
+    """At most ``size`` analyst queries at once, each in a worker process of its own,
+    ``nice`` below the caller's CPU priority."""
 
-    def __init__(self, size: int, nice: int = 15):
+    def __init__(self, size: int, nice: int):
         self.size, self.nice = size, nice
         self._threads = ThreadPoolExecutor(max_workers=size,
                                            thread_name_prefix="cxgraph-api-cypher")

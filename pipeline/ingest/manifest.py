@@ -221,40 +221,38 @@ def memory_budget_bytes() -> int:
     return int(psutil.virtual_memory().available // 2)
 
 
-def _check_sizes(m: Manifest, path: Path) -> None:
-    """Refuse, before allocating, a tile grid or section no worker could hold."""
-    rows, cols = m.grid
-    th, tw = m.tile_shape
-    _, h, w = m.shape
-    # per section: the tile stack as float32 (ingest, stitch) and ~4 float canvases (render)
-    need = rows * cols * th * tw * 4 * 2 + h * w * 4 * 4
-    budget = memory_budget_bytes()
-    if need > budget:
-        tiles = [t for s in m.sections for t in s.tiles]
-        by_row, by_col = max(tiles, key=lambda t: t.row), max(tiles, key=lambda t: t.col)
-        raise InputDataError(
-            f"{path}: one section needs about {_gib(need)} in memory (a {rows} x {cols} grid "
-            f"of {th}x{tw} tiles: largest row {by_row.row} in {by_row.file}, largest col "
-            f"{by_col.col} in {by_col.file}; and a {h}x{w} canvas); expected at most "
-            f"{_gib(budget)} (half the memory available). Check the tiles' row/col and the "
-            "shape, or cut the volume smaller.")
-
-
-# Per section, whatever the tiles: its manifest entry, table rows (tiles, transforms,
+# Per section, whatever its tiles: its manifest entry, table rows (tiles, transforms,
 # quality) and per-stage bookkeeping, generously.
 SECTION_BOOKKEEPING_BYTES = 64 * 1024
 
 
-def _check_section_count(z_n: int, path: Path) -> None:
-    """Refuse, before listing the missing sections, a Z size no worker could keep track of
-    (a manifest saying shape [10**9, ...] must not hang building a billion entries)."""
-    need, budget = z_n * SECTION_BOOKKEEPING_BYTES, memory_budget_bytes()
-    if need > budget:
+def _check_sizes(m: ManifestModel, path: Path) -> None:
+    """Refuse, before allocating (or listing the missing sections), a volume no worker could
+    hold: too many sections to keep track of, or a tile grid or section too large."""
+    budget = memory_budget_bytes()
+    z_n, h, w = m.shape
+    if z_n * SECTION_BOOKKEEPING_BYTES > budget:  # [10**9, ...] must not build 10**9 entries
         raise InputDataError(
-            f"{path}: shape[0] = {z_n} sections would need about {_gib(need)} for their "
-            f"bookkeeping alone; expected at most {budget // SECTION_BOOKKEEPING_BYTES} "
-            f"sections ({_gib(budget)}, half the memory available). Check the shape, or cut "
-            "the volume smaller.")
+            f"{path}: shape[0] = {z_n} sections would need about "
+            f"{_gib(z_n * SECTION_BOOKKEEPING_BYTES)} for their bookkeeping alone; expected "
+            f"at most {budget // SECTION_BOOKKEEPING_BYTES} sections ({_gib(budget)}, half the "
+            "memory available). Check the shape, or cut the volume smaller.")
+    tiles = [t for s in m.sections for t in s.tiles]
+    rows = max((t.row for t in tiles), default=-1) + 1
+    cols = max((t.col for t in tiles), default=-1) + 1
+    th, tw = m.tile_shape
+    # per section: the tile stack as float32 (ingest, stitch) and ~4 float canvases (render)
+    need = rows * cols * th * tw * 4 * 2 + h * w * 4 * 4
+    if need > budget:
+        grid = f"a {rows} x {cols} grid of {th}x{tw} tiles"
+        if tiles:
+            by_row, by_col = max(tiles, key=lambda t: t.row), max(tiles, key=lambda t: t.col)
+            grid += (f": largest row {by_row.row} in {by_row.file}, largest col {by_col.col} "
+                     f"in {by_col.file}")
+        raise InputDataError(
+            f"{path}: one section needs about {_gib(need)} in memory ({grid}; and a {h}x{w} "
+            f"canvas); expected at most {_gib(budget)} (half the memory available). Check "
+            "the tiles' row/col and the shape, or cut the volume smaller.")
 
 
 def _gib(n: float) -> str:
@@ -284,7 +282,7 @@ def read_manifest(input_dir: Path | str) -> Manifest:
         more = f" (and {len(lines) - 10} more)" if len(lines) > 10 else ""
         raise InputDataError(f"{path}: " + "; ".join(lines[:10]) + more
                              + "; see the manifest format in README") from None
-    _check_section_count(model.shape[0], path)
+    _check_sizes(model, path)
     seen = {s.z for s in model.sections}
     sections = [SectionRef(s.z, s.status, tuple(TileRef(t.file, t.row, t.col, t.y, t.x)
                                                  for t in s.tiles)) for s in model.sections]
@@ -293,7 +291,6 @@ def read_manifest(input_dir: Path | str) -> Manifest:
     sections.sort(key=lambda s: s.z)
     manifest = Manifest(root, model.shape, model.voxel_size, np.dtype(model.dtype),
                         model.tile_shape, tuple(sections), model.intensity_range)
-    _check_sizes(manifest, path)
     return manifest
 
 
