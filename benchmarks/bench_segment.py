@@ -15,6 +15,8 @@ supervoxels + agglomeration, on the same network output.
         --models pipeline/segment/models/affinities-unet.pt,NEW.pt
     python benchmarks/bench_segment.py --workdir /tmp/bench-seg --threshold 0.4 \\
         --set agglomerate.context=[2,16,16] --models pipeline/segment/models/affinities-unet.pt
+    python benchmarks/bench_segment.py --workdir /tmp/bench-seg \\
+        --models pipeline/segment/models/affinities-unet.pt --variant affinities.tta=4
 
 Prints a Markdown table and writes ``results.json`` in the workdir.
 """
@@ -102,10 +104,15 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a stage parameter for every run, e.g. agglomerate.context=[2,16,16] "
                          "(repeatable; everything else at the code's defaults)")
+    ap.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE[;KEY=VALUE]",
+                    help="one more run of the first model from `affinities` with these "
+                         "parameters (repeatable)")
     ap.add_argument("--peer", action="store_true", help="also the mutex watershed")
     ap.add_argument("--biases", default="0.3,0.5,0.7")
     args = ap.parse_args()
     models = [Path(m).resolve() for m in args.models.split(",")]
+    runs = [(m, m.name, []) for m in models] + [
+        (models[0], f"{models[0].name}, {v}", v.split(";")) for v in args.variant]
     results = []
     for name in args.volumes.split(","):
         spec = VOLUMES[name]
@@ -119,14 +126,14 @@ def main() -> None:
         sets += args.set
         base = root / "ws"
         gt = None
-        for i, model in enumerate(models):
+        for i, (model, label, extra) in enumerate(runs):
             wdir = base if i == 0 else root / f"ws-{i}"
             if i > 0 and not wdir.exists():
                 shutil.copytree(base, wdir)
             ws = (Workspace.open(wdir) if wdir.exists()
                   else Workspace.create(wdir, Config().with_overrides(sets)))
             # the code's defaults, not what an earlier run wrote into the workspace
-            ws.set_config(Config().with_overrides([*sets, f"affinities.model={model}"]))
+            ws.set_config(Config().with_overrides([*sets, *extra, f"affinities.model={model}"]))
             t0 = time.perf_counter()
             registry.run_pipeline(ws, {"tile_dir": phantom_dir}, start=None if i == 0
                                   else "affinities", until="segmentation")
@@ -135,7 +142,7 @@ def main() -> None:
                   if gt is None else gt)
             shape = ws.array("aligned").shape
             corner = Roi.parse(corner_of(shape, ws.config["blocks"].block_shape))
-            results.append({"volume": name, "model": model.name, "seconds": round(seconds, 1),
+            results.append({"volume": name, "model": label, "seconds": round(seconds, 1),
                             **scores(ws, gt, corner)})
             print(json.dumps(results[-1]), flush=True)
             if args.whole_volume and i == 0:

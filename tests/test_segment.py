@@ -73,6 +73,32 @@ def test_an_edge_two_blocks_see_keeps_the_higher_score_and_the_owners_threshold(
     assert got[2].tolist() == [0.3] and got[4].tolist() == [0.7]
 
 
+def test_test_time_augmentation_maps_every_view_back_to_the_same_affinities(monkeypatch):
+    """An equivariant predictor (affinity logit along each axis = sum of the two voxels'
+    grey) must give the same affinities through every flipped or transposed view."""
+    from pipeline.segment import affinities_stage as stage
+
+    def equivariant(x, path, threads):
+        out = np.zeros((8, *x.shape), np.float32)
+        for axis in range(3):
+            prev = np.concatenate([x.take([0], axis), x.take(range(x.shape[axis] - 1), axis)],
+                                  axis)
+            out[axis] = x + prev
+        return out
+
+    monkeypatch.setattr(stage, "predict", equivariant)
+    x = np.random.default_rng(0).normal(size=(4, 10, 13)).astype(np.float32)
+    plain = stage.predict_affinities(x, "-", 1, tta=1)
+    for tta in (4, 8):
+        averaged = stage.predict_affinities(x, "-", 1, tta=tta)
+        assert averaged.shape == plain.shape
+        # the first voxel along an axis has no -axis neighbour: a flipped view guesses it
+        inner = np.s_[:, 1:, 1:, 1:]
+        np.testing.assert_allclose(averaged[inner], plain[inner], rtol=1e-5)
+    with pytest.raises(Exception, match="affinities.tta"):
+        stage.AffinityParams(tta=3)
+
+
 def test_uneven_staining_flattens_toward_bright_and_keeps_the_noise():
     from pipeline.phantom.appearance import immerkaer_noise
     from pipeline.segment.train import _uneven_staining

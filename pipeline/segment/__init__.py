@@ -19,7 +19,7 @@ AFFINITIES = registry.register(Stage(
     prepare=affinities_stage.prepare, grid=affinities_stage.grid,
     process_block=affinities_stage.affinities_block, context=affinities_stage.context,
     model=affinities_stage.model_path, resources=frozenset({"gpu"}),
-    regional_params=frozenset({"normalise", "baseline_sigma_px", "baseline_width"}),
+    regional_params=frozenset({"normalise", "tta", "baseline_sigma_px", "baseline_width"}),
     description="aligned EM -> nearest-neighbour affinities (3D U-Net)",
 ))
 

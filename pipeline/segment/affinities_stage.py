@@ -31,6 +31,7 @@ from cxgraph.params import Params
 from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
 from pipeline.segment.training_data import NORMALISE, grey_range, standardise_block
 
+TTA = (1, 4, 8)
 MODELS = Path(__file__).resolve().parent / "models"
 SHIPPED = MODELS / "affinities-unet.pt"
 
@@ -44,6 +45,7 @@ class AffinityParams(Params):
     context: tuple[int, int, int] = (4, 24, 24)  # read margin per block, voxels (z, y, x)
     threads: int = 2  # torch CPU threads per block (fixed: same bytes on every executor)
     normalise: str = "volume"  # grey range of the volume | of each block (local contrast)
+    tta: int = 1  # test-time augmentation: 1 (off), 4 (y/x flips) or 8 (flips and y<->x)
     baseline_sigma_px: float = 1.5  # baseline: Gaussian sigma in y/x, px
     baseline_width: float = 0.25  # baseline: softness of the grey -> inside step, in sd
 
@@ -51,6 +53,8 @@ class AffinityParams(Params):
         if self.normalise not in NORMALISE:
             raise ConfigError(f"affinities.normalise: expected one of {NORMALISE}, got "
                               f"{self.normalise!r}")
+        if self.tta not in TTA:
+            raise ConfigError(f"affinities.tta: expected one of {TTA}, got {self.tta!r}")
         if self.method not in ("unet", "baseline"):
             raise ConfigError(f"affinities.method: expected 'unet' or 'baseline', got "
                               f"{self.method!r}")
@@ -133,6 +137,35 @@ def predict(x: np.ndarray, path: str, threads: int) -> np.ndarray:
     return out[:, : x.shape[0], : x.shape[1], : x.shape[2]]
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
+
+
+def predict_affinities(x: np.ndarray, path: str, threads: int, tta: int = 1) -> np.ndarray:
+    """(3, Z, Y, X) nearest-neighbour affinities of a standardised volume, averaged over
+    ``tta`` views (flips in y and x, and with 8 the y<->x transpose): the averaging
+    cancels part of the prediction's noise where the membranes are faint."""
+    views = [(t, fy, fx) for t in (False, True) for fy in (False, True)
+             for fx in (False, True)][:tta]
+    total = np.zeros((3, *x.shape), np.float64)
+    for transpose, flip_y, flip_x in views:
+        v = x.transpose(0, 2, 1) if transpose else x
+        flips = [a for a, f in ((1, flip_y), (2, flip_x)) if f]
+        v = np.flip(v, flips) if flips else v
+        p = _sigmoid(predict(np.ascontiguousarray(v), path, threads)[:3])
+        for a in flips:  # a flipped -a affinity is the +a one: flip back, shift by one
+            p = np.flip(p, a + 1).copy()
+            edge = [slice(None)] * 4
+            edge[0], edge[a + 1] = a, slice(1, None)
+            src = list(edge)
+            src[a + 1] = slice(None, -1)
+            p[tuple(edge)] = p[tuple(src)].copy()  # p[a][0] (to outside) keeps its own view
+        if transpose:
+            p = p[[0, 2, 1]].transpose(0, 1, 3, 2)
+        total += p
+    return (total / len(views)).astype(np.float32)
+
+
 def baseline(x: np.ndarray, params: AffinityParams) -> np.ndarray:
     """Non-learned affinities: inside probability from smoothed grey (dark = membrane),
     an edge's affinity the smaller of its two voxels'."""
@@ -151,7 +184,7 @@ def affinities_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     plan: Plan = ctx.plan
     params: AffinityParams = ctx.params
     x = standardise_block(ctx.read("aligned", block.read_roi), plan.grey, ctx.params.normalise)
-    affs = (1 / (1 + np.exp(-predict(x, plan.model, params.threads)[:3])) if plan.model
+    affs = (predict_affinities(x, plan.model, params.threads, params.tta) if plan.model
             else baseline(x, params))
     affs = affs[(slice(None), *block.write_roi.relative_to(block.read_roi))]
     ctx.write("affinities", block.write_roi, np.rint(affs * 255).astype(np.uint8))
