@@ -133,11 +133,11 @@ def test_shipped_model_segments_an_unseen_phantom(segmented):
     ws, _, phantom_dir = segmented
     s = score_phantom(np.asarray(ws.array("segmentation")[...]),
                       np.asarray(ws.array("aligned")[...]), phantom_dir)
-    # Measured: VOI 1.50 (split 0.80, merge 0.70), ARAND 0.16 (with context 16 px and
-    # owned edges only: 1.76 / 0.20); the non-learned baseline on the same volume scores
-    # VOI 4.84 / ARAND 0.81 at its best threshold. The targets (VOI <= 0.5, ARAND <= 0.1,
+    # Measured: VOI 1.25 (split 0.59, merge 0.66), ARAND 0.126; the model before its
+    # fine-tune 1.42 / 0.144; the non-learned baseline on the same volume scores VOI 4.84 /
+    # ARAND 0.81 at its best threshold. The targets (VOI <= 0.5, ARAND <= 0.1,
     # BENCHMARKS.md) are not met yet; these bounds catch a regression, not a success.
-    assert s["voi"] <= 1.65 and s["arand"] <= 0.18, s
+    assert s["voi"] <= 1.37 and s["arand"] <= 0.14, s
 
 
 def test_supervoxel_ids_are_unique_and_name_their_block(segmented):
