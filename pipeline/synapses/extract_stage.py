@@ -94,13 +94,17 @@ def synapses_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
 def extract(prob: np.ndarray, direction: np.ndarray, svs: np.ndarray, bodies: BodyLookup,
             p: SynapseParams, owned=None, origin=(0, 0, 0)) -> list[dict[str, Any]]:
     """Synapse rows (supervoxels, points + ``origin``, confidence, size) of predictions in
-    one array frame: candidates (``detect.candidates``) above the thresholds whose peak
-    ``owned`` accepts, split into their partners (``partners.assign``)."""
+    one array frame: candidates (``detect.candidates``) above the thresholds, split into
+    their partners (``partners.assign``), those whose post point ``owned`` accepts. Ownership is
+    decided on each synapse's own post point, the one reported: a candidate across a
+    block face can peak on one side and put its synapse on the other."""
     rows = []
     for c in candidates(prob, direction, p.threshold, p.min_voxels):
-        if c["confidence"] < p.min_confidence or (owned is not None and not owned(c["post"])):
+        if c["confidence"] < p.min_confidence:
             continue
         for syn in assign(c, direction, svs, bodies, p.min_share, p.min_votes):
+            if owned is not None and not owned(syn["post"]):
+                continue
             pre, post = syn["pre"] + origin, syn["post"] + origin
             rows.append({"pre_sv": syn["pre_sv"], "post_sv": syn["post_sv"],
                          "pre_z": float(pre[0]), "pre_y": float(pre[1]), "pre_x": float(pre[2]),
