@@ -303,7 +303,9 @@ def train(volumes: list[Volume], validation: Volume, out: Path, cfg: TrainConfig
         "offsets": [list(o) for o in AFFINITY_OFFSETS] if task is AFFINITIES else None,
         "training": cfg.to_dict(),
         "data": {v.name: v.digest() for v in volumes}, "validation_data": validation.name,
-        "init": str(init) if init else None, "curve": curve, "device": str(dev),
+        # the weights' id as well as their path: a fine-tune may overwrite the file it began from
+        "init": {"path": str(init), "model_id": hashlib.sha256(Path(init).read_bytes()).hexdigest()}
+        if init else None, "curve": curve, "device": str(dev),
         "train_seconds": round(time.perf_counter() - t0, 1), "torch": torch.__version__,
     }
     save(net, out, record)
