@@ -58,6 +58,7 @@ def mutex_watershed(ws: Workspace, model: Path, biases: list[float]) -> dict[flo
     """Mutex-watershed segmentations of the whole aligned volume, one per bias (affinity
     minus bias: positive attracts, negative repels)."""
     import mwatershed
+    from scipy.special import expit
 
     from pipeline.segment.affinities_stage import predict
     from pipeline.segment.training_data import grey_range, standardise
@@ -65,7 +66,7 @@ def mutex_watershed(ws: Workspace, model: Path, biases: list[float]) -> dict[flo
 
     aligned = np.asarray(ws.array("aligned")[...])
     logits = predict(standardise(aligned, grey_range(aligned)), str(model), threads=2)
-    affs = (1 / (1 + np.exp(-logits))).astype(np.float64)
+    affs = expit(logits).astype(np.float64)
     offsets = [list(o) for o in AFFINITY_OFFSETS]
     out = {}
     for b in biases:

@@ -30,6 +30,43 @@ def test_targets_decode_back_to_the_synapses():
         assert np.linalg.norm(c["pre"] - PRE[k]) <= 1.0  # the mean direction points home
 
 
+def test_one_mask_over_two_synapses_is_split_at_their_peaks():
+    """Two post sites 24 px apart on one dendrite whose masks touch (as on insect boutons):
+    one component, two synapses once split at its peaks; a single bump stays whole."""
+    zz, yy, xx = np.indices((8, 64, 96), dtype=np.float32)
+    bump = [np.exp(-((zz - 4) ** 2 / 2 + (yy - 32) ** 2 / 72 + (xx - x0) ** 2 / 72))
+            for x0 in (36, 60)]
+    prob = np.maximum(*bump) + 0.6 * np.exp(-((zz - 4) ** 2 / 2 + (yy - 32) ** 2 / 30))
+    prob *= (np.abs(xx - 48) < 20)  # the bridge between them stays above the threshold
+    direction = np.zeros((3, *prob.shape), np.float32)
+    assert len(candidates(prob, direction, threshold=0.5)) == 1
+    found = candidates(prob, direction, threshold=0.5, peak_radius=(1, 10, 10))
+    assert sorted(int(c["post"][2]) for c in found) == [36, 60]
+    assert sum(c["size"] for c in found) == int((prob > 0.5).sum())  # every voxel kept
+    single = np.where(xx < 48, prob, 0)
+    assert len(candidates(single, direction, threshold=0.5, peak_radius=(1, 10, 10))) == 1
+
+
+def test_peaks_of_one_synapse_on_the_same_partners_are_one_synapse():
+    from pipeline.segment.agglomeration import BodyLookup
+    from pipeline.synapses.extract_stage import _one_per_partner_pair
+
+    def syn(pre, post, conf, size):
+        return {"pre_sv": pre, "post_sv": post, "confidence": conf, "size": size}
+
+    ids = np.array([5, 6, 7], np.uint64)
+    pieces = [(1, syn(5, 7, 0.90, 300)), (1, syn(5, 7, 0.95, 200)),  # one synapse, two peaks
+              (1, syn(7, 5, 0.97, 100)),  # its mask spilling over the cleft: the same one
+              (1, syn(6, 7, 0.92, 250)),  # another bouton onto the same dendrite
+              (1, syn(6, 5, 0.91, 120)),  # stray votes of a flank: too few (min_voxels)
+              (1, syn(0, 7, 0.91, 220)),  # a partnerless piece beside them
+              (2, syn(0, 6, 0.93, 400))]  # a component with no partner at all: the orphan
+    out = _one_per_partner_pair(pieces, BodyLookup.of(ids, ids), min_voxels=200)
+    got = sorted((s["pre_sv"], s["post_sv"], s["confidence"], s["size"]) for s in out)
+    # the heaviest piece's orientation and points, the votes of all
+    assert got == [(0, 6, 0.93, 400), (5, 7, 0.90, 600), (6, 7, 0.92, 250)]
+
+
 def test_partner_scores_count_distance_and_partners():
     gt = np.zeros((12, 64, 64), np.uint64)
     gt[:, :23] = 1  # synapse 1: pre in body 1 ...

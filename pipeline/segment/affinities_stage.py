@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from cxgraph.errors import ConfigError
 from cxgraph.params import Params
@@ -137,10 +138,6 @@ def predict(x: np.ndarray, path: str, threads: int) -> np.ndarray:
     return out[:, : x.shape[0], : x.shape[1], : x.shape[2]]
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-z))
-
-
 def predict_affinities(x: np.ndarray, path: str, threads: int, tta: int = 1) -> np.ndarray:
     """(3, Z, Y, X) nearest-neighbour affinities of a standardised volume, averaged over
     ``tta`` views (flips in y and x, and with 8 the y<->x transpose): the averaging
@@ -152,7 +149,7 @@ def predict_affinities(x: np.ndarray, path: str, threads: int, tta: int = 1) -> 
         v = x.transpose(0, 2, 1) if transpose else x
         flips = [a for a, f in ((1, flip_y), (2, flip_x)) if f]
         v = np.flip(v, flips) if flips else v
-        p = _sigmoid(predict(np.ascontiguousarray(v), path, threads)[:3])
+        p = expit(predict(np.ascontiguousarray(v), path, threads)[:3])
         for a in flips:  # a flipped -a affinity is the +a one: flip back, shift by one
             p = np.flip(p, a + 1).copy()
             edge = [slice(None)] * 4
@@ -172,7 +169,7 @@ def baseline(x: np.ndarray, params: AffinityParams) -> np.ndarray:
     from scipy import ndimage
 
     s = ndimage.gaussian_filter(x, (0, params.baseline_sigma_px, params.baseline_sigma_px))
-    inside = 1.0 / (1.0 + np.exp(-(s - np.median(s)) / params.baseline_width))
+    inside = expit((s - np.median(s)) / params.baseline_width)
     out = np.empty((3, *x.shape), np.float32)
     for k in range(3):
         prev = np.roll(inside, 1, axis=k)

@@ -14,17 +14,22 @@ direction to the centroid of the pre ball, so flips, transposes and elastic warp
 need no bookkeeping).
 
 ``candidates`` extracts synapses from predictions: connected components of the mask
-above a threshold; each gives a post point (the most confident voxel), a pre point
-(the mean, weighted by probability, of each voxel plus its predicted direction), a confidence
-(its maximum probability), its size, and its voxels' probabilities (``prob`` over
-the ``box`` slices, 0 off it) for the partner lookup (``partners.py``). Polyadic sites
-come out as several components pointing to one pre point.
+above a threshold, each split at the peaks of the smoothed probability
+(``split_at_peaks``: on insect neuropil the masks of neighbouring synapses on one
+dendrite touch, and one component covered several of them). Each piece gives a post
+point (the most confident voxel), a pre point (the mean, weighted by probability, of
+each voxel plus its predicted direction), a confidence (its maximum probability), its
+size, its voxels' probabilities (``prob`` over the ``box`` slices, 0 off it) for the
+partner lookup (``partners.py``) and the ``component`` it was cut from. Polyadic sites
+come out as several pieces pointing to one pre point.
 """
 
 from __future__ import annotations
 
 import cc3d
 import numpy as np
+from scipy import ndimage
+from skimage.segmentation import watershed
 
 POST_RADIUS = (1, 4, 4)  # voxels (z, y, x): a post site's ball in the targets
 DIRECTION_SCALE = 16.0  # voxels per unit of the predicted direction
@@ -71,14 +76,44 @@ def targets(post_ids: np.ndarray, pre_ids: np.ndarray) -> tuple[np.ndarray, np.n
     return y, valid
 
 
+def split_at_peaks(prob: np.ndarray, labels: np.ndarray,
+                   radius: tuple[int, int, int]) -> tuple[np.ndarray, int]:
+    """(pieces, n): the components of ``labels`` split by a watershed of the probability
+    (smoothed over a quarter of ``radius``) from its local maxima, at most one per
+    ellipsoid of ``radius`` voxels (z, y, x): about a PSD's extent, so one synapse keeps
+    one piece. Voxels no peak reaches keep a piece of their own component."""
+    rz, ry, rx = radius
+    smooth = ndimage.gaussian_filter(prob, (rz / 4, ry / 4, rx / 4), mode="nearest")
+    zz, yy, xx = np.mgrid[-rz:rz + 1, -ry:ry + 1, -rx:rx + 1]
+    foot = (zz / max(rz, 0.5)) ** 2 + (yy / max(ry, 0.5)) ** 2 + (xx / max(rx, 0.5)) ** 2 <= 1
+    inside = labels > 0
+    peaks = inside & (smooth >= ndimage.maximum_filter(smooth, footprint=foot,
+                                                      mode="nearest"))
+    markers, n = cc3d.connected_components(peaks, return_N=True, connectivity=26)
+    pieces = watershed(-smooth, markers, mask=inside, connectivity=3).astype(np.uint32)
+    left = inside & (pieces == 0)  # a component whose peak lies under a neighbour's reach
+    if left.any():
+        rest = labels * left
+        ids, inv = np.unique(rest[left], return_inverse=True)
+        pieces[left] = n + 1 + inv.reshape(-1)
+        n += len(ids)
+    return pieces, n
+
+
 def candidates(prob: np.ndarray, direction: np.ndarray, threshold: float = 0.5,
-               min_voxels: int = 3) -> list[dict]:
+               min_voxels: int = 3,
+               peak_radius: tuple[int, int, int] | None = None) -> list[dict]:
     """Synapse candidates (see the module docstring) from a (Z, Y, X) post probability in
-    [0, 1] and a (3, Z, Y, X) direction in voxels. Points are voxel coordinates of the
-    given arrays; pre points may fall outside them."""
-    labels, n = cc3d.connected_components(prob > threshold, return_N=True, connectivity=26)
+    [0, 1] and a (3, Z, Y, X) direction in voxels; ``peak_radius`` (voxels) splits
+    components at their peaks (``split_at_peaks``); None or (0, 0, 0) keeps them whole.
+    Points are voxel coordinates of the given arrays; pre points may fall outside them."""
+    components, n = cc3d.connected_components(prob > threshold, return_N=True,
+                                              connectivity=26)
     if n == 0:
         return []
+    labels = components
+    if peak_radius is not None and any(peak_radius):
+        labels, n = split_at_peaks(prob, components, peak_radius)
     stats = cc3d.statistics(labels)
     out = []
     for k in range(1, n + 1):
@@ -95,5 +130,6 @@ def candidates(prob: np.ndarray, direction: np.ndarray, threshold: float = 0.5,
         vote = np.array([((direction[c][sl][here] + np.nonzero(here)[c] + sl[c].start) * w)
                          .sum() / max(w.sum(), 1e-6) for c in range(3)])
         out.append({"post": post, "pre": vote, "confidence": float(p.max()),
-                    "size": size, "box": sl, "prob": p})
+                    "size": size, "box": sl, "prob": p,
+                    "component": int(components[sl][here][0])})
     return out

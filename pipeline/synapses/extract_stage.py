@@ -36,11 +36,15 @@ class SynapseParams(Params):
     """L4 synapse extraction."""
 
     threshold: float = 0.7  # post probability above which voxels form a candidate
-    min_voxels: int = 200  # smaller candidates are dropped (a PSD zone is ~2000 voxels)
+    # smaller candidates, and synapses with fewer votes, are dropped (a PSD zone is ~2000)
+    min_voxels: int = 200
     min_confidence: float = 0.9  # candidates whose peak probability is lower are dropped
     context: tuple[int, int, int] = (4, 32, 32)  # read margin: covers the direction's reach
     min_share: float = 0.15  # a (pre, post) pair needs this share of a candidate's votes
     min_votes: int = 50  # ... and this many voxels voting for it (partners.py)
+    # a candidate is split at probability peaks this far apart (voxels z, y, x; ~a PSD);
+    # (0, 0, 0): never split
+    peak_radius: tuple[int, int, int] = (1, 10, 10)
 
 
 def context(params: SynapseParams) -> tuple[int, int, int]:
@@ -95,23 +99,50 @@ def extract(prob: np.ndarray, direction: np.ndarray, svs: np.ndarray, bodies: Bo
             p: SynapseParams, owned=None, origin=(0, 0, 0)) -> list[dict[str, Any]]:
     """Synapse rows (supervoxels, points + ``origin``, confidence, size) of predictions in
     one array frame: candidates (``detect.candidates``) above the thresholds, split into
-    their partners (``partners.assign``), those whose post point ``owned`` accepts. Ownership is
-    decided on each synapse's own post point, the one reported: a candidate across a
-    block face can peak on one side and put its synapse on the other."""
+    their partners (``partners.assign``), one per partner pair of a mask component, those
+    whose post point ``owned`` accepts. Ownership is decided on each synapse's own post
+    point, the one reported: a candidate across a block face can peak on one side and put
+    its synapse on the other."""
+    pieces = [(c["component"], syn)
+              for c in candidates(prob, direction, p.threshold, p.min_voxels, p.peak_radius)
+              if c["confidence"] >= p.min_confidence
+              for syn in assign(c, direction, svs, bodies, p.min_share, p.min_votes)]
     rows = []
-    for c in candidates(prob, direction, p.threshold, p.min_voxels):
-        if c["confidence"] < p.min_confidence:
+    for syn in _one_per_partner_pair(pieces, bodies, p.min_voxels):
+        if owned is not None and not owned(syn["post"]):
             continue
-        for syn in assign(c, direction, svs, bodies, p.min_share, p.min_votes):
-            if owned is not None and not owned(syn["post"]):
-                continue
-            pre, post = syn["pre"] + origin, syn["post"] + origin
-            rows.append({"pre_sv": syn["pre_sv"], "post_sv": syn["post_sv"],
-                         "pre_z": float(pre[0]), "pre_y": float(pre[1]), "pre_x": float(pre[2]),
-                         "post_z": float(post[0]), "post_y": float(post[1]),
-                         "post_x": float(post[2]), "confidence": syn["confidence"],
-                         "size": syn["size"]})
+        pre, post = syn["pre"] + origin, syn["post"] + origin
+        rows.append({"pre_sv": syn["pre_sv"], "post_sv": syn["post_sv"],
+                     "pre_z": float(pre[0]), "pre_y": float(pre[1]), "pre_x": float(pre[2]),
+                     "post_z": float(post[0]), "post_y": float(post[1]),
+                     "post_x": float(post[2]), "confidence": syn["confidence"],
+                     "size": syn["size"]})
     return rows
+
+
+def _one_per_partner_pair(pieces: list[tuple[int, dict[str, Any]]], bodies: BodyLookup,
+                          min_voxels: int = 0) -> list[dict[str, Any]]:
+    """The peaks of one synapse agree on its partners: the synapses of one mask component
+    (``(component, synapse)`` pairs) between the same two bodies are one, with the points
+    and direction of the heaviest (the mask spills over the cleft: the side with more
+    votes is post, as in ``partners.assign``) and their summed size, kept if that is at
+    least ``min_voxels``. A partnerless one counts only while its component has no
+    partnered synapse (the orphan for the proofreading list)."""
+    best: dict[tuple[int, int, int], dict[str, Any]] = {}
+    for comp, syn in pieces:
+        pair = sorted(int(b) for b in bodies(np.array([syn["pre_sv"], syn["post_sv"]],
+                                                      np.uint64)))
+        key = (comp, *pair) if syn["pre_sv"] else (comp, 0, 0)
+        seen = best.get(key)
+        if seen is None:
+            best[key] = dict(syn)
+        elif syn["size"] > seen["size"]:
+            best[key] = {**syn, "size": syn["size"] + seen["size"]}
+        else:
+            seen["size"] += syn["size"]
+    kept = {key: syn for key, syn in best.items() if key[1] == 0 or syn["size"] >= min_voxels}
+    partnered = {comp for comp, lo, _ in kept if lo}
+    return [syn for (comp, lo, _), syn in sorted(kept.items()) if lo or comp not in partnered]
 
 
 def _local_id(row: dict[str, Any], taken: set[int]) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from cxgraph.errors import ConfigError
 from cxgraph.params import Params
@@ -97,7 +98,7 @@ def synapse_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
     x = standardise_block(padded, plan.grey, ctx.params.normalise)
     if plan.model:
         out = predict(x, plan.model, ctx.params.threads)
-        prob, direction = 1 / (1 + np.exp(-out[0])), out[1:4] * DIRECTION_SCALE
+        prob, direction = expit(out[0]), out[1:4] * DIRECTION_SCALE
     else:
         prob, direction = baseline(x, ctx.params)
     inner = block.write_roi.relative_to(roi)
@@ -140,7 +141,7 @@ def baseline(x: np.ndarray, params: SynapsePredictionParams) -> tuple[np.ndarray
 
     dark = g(x, 6.0) - g(x, 1.0)  # > 0 where darker than around
     dark = dark / max(float(dark.std()), 1e-6)
-    prob = 1 / (1 + np.exp(-(dark - params.baseline_darkness) * 4))
+    prob = expit((dark - params.baseline_darkness) * 4)
     dots = g((g(x, 2.0) - g(x, 0.7)).clip(min=0) ** 2, 6.0)
     gy, gx = np.gradient(dots, axis=(1, 2))
     norm = np.hypot(gy, gx) + 1e-9
