@@ -52,7 +52,8 @@ CHANGES = {
 }
 SMALL = ["blocks.block_shape=[2,96,96]", "blocks.chunk_shape=[2,96,96]",
          "align.pair_patch_px=48", "align.patch_px=64", "align.patch_stride_px=48",
-         "affinities.method=baseline", "synapse_prediction.method=baseline"]
+         "affinities.method=baseline", "synapse_prediction.method=baseline",
+         "synapses.min_voxels=100"]  # the baseline's small masks on this tiny volume
 # (the networks' own tests are in test_segment.py and test_synapses.py)
 STAGES = [s.name for s in registry.stages() if s.grid is not None]
 # stages without blocks, and where their contract is tested

@@ -36,8 +36,9 @@ class SynapseParams(Params):
     """L4 synapse extraction."""
 
     threshold: float = 0.7  # post probability above which voxels form a candidate
-    # smaller candidates, and synapses with fewer votes, are dropped (a PSD zone is ~2000)
-    min_voxels: int = 200
+    # smaller candidates, and synapses with fewer votes, are dropped (a PSD zone is ~2000;
+    # 400, not 200: fewer duplicates where the pipeline's segmentation splits a partner)
+    min_voxels: int = 400
     min_confidence: float = 0.9  # candidates whose peak probability is lower are dropped
     context: tuple[int, int, int] = (4, 32, 32)  # read margin: covers the direction's reach
     min_share: float = 0.15  # a (pre, post) pair needs this share of a candidate's votes
