@@ -161,6 +161,28 @@ def test_partners_follow_a_short_direction_across_the_cleft():
     assert orphan["pre_sv"] == 0 and orphan["post_sv"] == 2
 
 
+def test_partners_by_mask_read_the_two_bodies_under_the_spilled_mask():
+    """The mask covers the post side and spills over the cleft into the bouton: the body
+    under most of it is post, the next one pre; a mask inside one body, or touching a
+    neighbour with a sliver under ``min_share`` of it, has no partner (an orphan)."""
+    from pipeline.segment.agglomeration import BodyLookup
+    from pipeline.synapses.partners import assign_by_mask
+
+    shape = (8, 64, 64)
+    svs = np.zeros(shape, np.uint64)
+    svs[:, :22] = 1  # the bouton
+    svs[:, 22:, :32], svs[:, 22:, 32:] = 2, 3  # the dendrite, two supervoxels of one body
+    bodies = BodyLookup.of(np.array([1, 2, 3], np.uint64), np.array([1, 2, 2], np.uint64))
+    cand = _site(shape, (slice(3, 5), slice(19, 29), slice(16, 32)))  # 3 rows in the bouton
+    (syn,) = assign_by_mask(cand, svs, bodies)
+    assert (syn["pre_sv"], syn["post_sv"]) == (1, 2)
+    assert syn["pre"][1] == 21 and syn["size"] == cand["prob"].size  # pre at the contact
+    inside = _site(shape, (slice(3, 5), slice(24, 30), slice(20, 28)))
+    assert assign_by_mask(inside, svs, bodies)[0]["pre_sv"] == 0
+    sliver = _site(shape, (slice(3, 5), slice(21, 31), slice(20, 28)))  # 1 row of 10: 10 %
+    assert assign_by_mask(sliver, svs, bodies, min_share=0.15, min_votes=1)[0]["pre_sv"] == 0
+
+
 def test_partners_split_one_mask_over_two_boutons_and_read_a_two_sided_mask_once():
     from pipeline.segment.agglomeration import BodyLookup
     from pipeline.synapses.partners import assign

@@ -24,7 +24,7 @@ SYNAPSES = registry.register(Stage(
     process_block=extract_stage.synapses_block, finalize=extract_stage.finalize,
     context=extract_stage.context,
     regional_params=frozenset({"threshold", "min_voxels", "min_confidence", "min_share",
-                               "min_votes", "peak_radius"}),
+                               "min_votes", "peak_radius", "partners"}),
     description="predictions -> synapses with pre/post supervoxels and bodies",
 ))
 

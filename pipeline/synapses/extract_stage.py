@@ -4,8 +4,8 @@ Each block reads the predictions and the supervoxels over its write region plus
 ``context`` (the reach of the predicted direction), extracts candidates
 (``detect.candidates``), keeps those whose post point lies in its own write region
 (so a synapse on a block face is counted once), and finds the supervoxels on either
-side of the cleft (``partners.py``: the post body under the site, the pre body where its
-voxels' predicted directions land) and their bodies (``tables/supervoxels``).
+side of the cleft (``partners.py``: by default the two bodies under most of the mask,
+which spills over the cleft) and their bodies (``tables/supervoxels``).
 
 Output ``tables/synapse_candidates``: synapse_id (``cxgraph.ids.synapse_id``: block +
 a local id hashed from what the synapse is, ``_local_id``), pre_sv, post_sv, pre_body,
@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from cxgraph.errors import ConfigError
 from cxgraph.ids import MAX_LOCAL, synapse_id
 from cxgraph.params import Params
 from pipeline.engine import Block, BlockContext, BlockGrid, StageContext
 from pipeline.segment.agglomeration import BodyLookup
 from pipeline.synapses.detect import candidates
-from pipeline.synapses.partners import assign
+from pipeline.synapses.partners import assign, assign_by_mask
 from pipeline.synapses.predict_stage import DIR_UNITS
 
 
@@ -46,6 +47,14 @@ class SynapseParams(Params):
     # a candidate is split at probability peaks this far apart (voxels z, y, x; ~a PSD);
     # (0, 0, 0): never split
     peak_radius: tuple[int, int, int] = (1, 10, 10)
+    # which bodies a synapse joins (partners.py): "mask", the two bodies under most of
+    # its probability, or "direction", where its voxels' predicted directions land
+    partners: str = "mask"
+
+    def __post_init__(self) -> None:
+        if self.partners not in ("mask", "direction"):
+            raise ConfigError(f"synapses.partners: expected 'mask' or 'direction', got "
+                              f"{self.partners!r}")
 
 
 def context(params: SynapseParams) -> tuple[int, int, int]:
@@ -107,7 +116,9 @@ def extract(prob: np.ndarray, direction: np.ndarray, svs: np.ndarray, bodies: Bo
     pieces = [(c["component"], syn)
               for c in candidates(prob, direction, p.threshold, p.min_voxels, p.peak_radius)
               if c["confidence"] >= p.min_confidence
-              for syn in assign(c, direction, svs, bodies, p.min_share, p.min_votes)]
+              for syn in (assign(c, direction, svs, bodies, p.min_share, p.min_votes)
+                          if p.partners == "direction" else
+                          assign_by_mask(c, svs, bodies, p.min_share, p.min_votes))]
     rows = []
     for syn in _one_per_partner_pair(pieces, bodies, p.min_voxels):
         if owned is not None and not owned(syn["post"]):
