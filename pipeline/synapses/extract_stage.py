@@ -42,8 +42,8 @@ class SynapseParams(Params):
     min_voxels: int = 400
     min_confidence: float = 0.9  # candidates whose peak probability is lower are dropped
     context: tuple[int, int, int] = (4, 32, 32)  # read margin: covers the direction's reach
-    min_share: float = 0.15  # a (pre, post) pair needs this share of a candidate's votes
-    min_votes: int = 50  # ... and this many voxels voting for it (partners.py)
+    min_share: float = 0.15  # a partner needs this share of a candidate's weight ...
+    min_votes: int = 50  # ... and this many of its voxels (partners.py)
     # a candidate is split at probability peaks this far apart (voxels z, y, x; ~a PSD);
     # (0, 0, 0): never split
     peak_radius: tuple[int, int, int] = (1, 10, 10)
@@ -108,9 +108,9 @@ def synapses_block(ctx: BlockContext, block: Block) -> list[dict[str, Any]]:
 def extract(prob: np.ndarray, direction: np.ndarray, svs: np.ndarray, bodies: BodyLookup,
             p: SynapseParams, owned=None, origin=(0, 0, 0)) -> list[dict[str, Any]]:
     """Synapse rows (supervoxels, points + ``origin``, confidence, size) of predictions in
-    one array frame: candidates (``detect.candidates``) above the thresholds, split into
-    their partners (``partners.assign``), one per partner pair of a mask component, those
-    whose post point ``owned`` accepts. Ownership is decided on each synapse's own post
+    one array frame: candidates (``detect.candidates``) above the thresholds, their
+    partners (``partners.py``, as ``p.partners`` says), one synapse per partner pair of a
+    mask component, those whose post point ``owned`` accepts. Ownership is decided on each synapse's own post
     point, the one reported: a candidate across a block face can peak on one side and put
     its synapse on the other."""
     pieces = [(c["component"], syn)
