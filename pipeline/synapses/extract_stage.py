@@ -110,9 +110,9 @@ def extract(prob: np.ndarray, direction: np.ndarray, svs: np.ndarray, bodies: Bo
     """Synapse rows (supervoxels, points + ``origin``, confidence, size) of predictions in
     one array frame: candidates (``detect.candidates``) above the thresholds, their
     partners (``partners.py``, as ``p.partners`` says), one synapse per partner pair of a
-    mask component, those whose post point ``owned`` accepts. Ownership is decided on each synapse's own post
-    point, the one reported: a candidate across a block face can peak on one side and put
-    its synapse on the other."""
+    mask component, those whose post point ``owned`` accepts. Ownership is decided on
+    each synapse's own post point, the one reported: a candidate across a block face can
+    peak on one side and put its synapse on the other."""
     pieces = [(c["component"], syn)
               for c in candidates(prob, direction, p.threshold, p.min_voxels, p.peak_radius)
               if c["confidence"] >= p.min_confidence
