@@ -32,9 +32,10 @@ SCENARIOS = {
 
 
 # Measured (BENCHMARKS.md): on insect morphology the synapses found with the pipeline's
-# own segmentation are mostly wrong (precision 0.25, recall 0.08; with the true labels
-# 0.8 / 0.35): 8 in the region that holds 5, 4-8 in each other quarter (which hold 15-33),
-# so the graph shows no deficit there and the traceback rightly answers "no difference".
+# own segmentation are mostly wrong (precision 0.25, recall 0.08; with the true labels,
+# on other fly volumes, 0.8 / 0.35): 8 in the region that holds 5, 4-8 in each other
+# quarter (which hold 15-33), so the graph shows no deficit there and the traceback
+# rightly answers "no difference".
 _UNSEEN_L4 = pytest.mark.xfail(reason="L4 on fly-neuropil morphology: own-segmentation "
                                "partner F 0.13; the graph does not see the deficit",
                                strict=True)
