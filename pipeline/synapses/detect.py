@@ -41,10 +41,7 @@ def synapse_balls(shape: tuple[int, int, int], pre: np.ndarray, post: np.ndarray
     an ellipsoid of ``radius`` around its post point and its pre point with k + 1."""
     post_ids = np.zeros(shape, np.uint32)
     pre_ids = np.zeros(shape, np.uint32)
-    rz, ry, rx = radius
-    zz, yy, xx = np.mgrid[-rz:rz + 1, -ry:ry + 1, -rx:rx + 1]
-    ball = (zz / max(rz, 0.5)) ** 2 + (yy / ry) ** 2 + (xx / rx) ** 2 <= 1.0
-    offs = np.stack(np.nonzero(ball), 1) - np.array([rz, ry, rx])
+    offs = np.stack(np.nonzero(_ellipsoid(radius)), 1) - np.array(radius)
     for k, (p, q) in enumerate(zip(np.rint(pre).astype(int), np.rint(post).astype(int),
                                    strict=True)):
         for vol, centre in ((post_ids, q), (pre_ids, p)):
@@ -76,18 +73,21 @@ def targets(post_ids: np.ndarray, pre_ids: np.ndarray) -> tuple[np.ndarray, np.n
     return y, valid
 
 
+def _ellipsoid(radius: tuple[int, int, int]) -> np.ndarray:
+    """Boolean ellipsoid of ``radius`` voxels (z, y, x) around the centre of its box."""
+    zz, yy, xx = np.mgrid[tuple(slice(-r, r + 1) for r in radius)]
+    return sum((g / max(r, 0.5)) ** 2 for g, r in zip((zz, yy, xx), radius, strict=True)) <= 1
+
+
 def split_at_peaks(prob: np.ndarray, labels: np.ndarray,
                    radius: tuple[int, int, int]) -> tuple[np.ndarray, int]:
     """(pieces, n): the components of ``labels`` split by a watershed of the probability
     (smoothed over a quarter of ``radius``) from its local maxima, at most one per
     ellipsoid of ``radius`` voxels (z, y, x): about a PSD's extent, so one synapse keeps
     one piece. Voxels no peak reaches keep a piece of their own component."""
-    rz, ry, rx = radius
-    smooth = ndimage.gaussian_filter(prob, (rz / 4, ry / 4, rx / 4), mode="nearest")
-    zz, yy, xx = np.mgrid[-rz:rz + 1, -ry:ry + 1, -rx:rx + 1]
-    foot = (zz / max(rz, 0.5)) ** 2 + (yy / max(ry, 0.5)) ** 2 + (xx / max(rx, 0.5)) ** 2 <= 1
+    smooth = ndimage.gaussian_filter(prob, [r / 4 for r in radius], mode="nearest")
     inside = labels > 0
-    peaks = inside & (smooth >= ndimage.maximum_filter(smooth, footprint=foot,
+    peaks = inside & (smooth >= ndimage.maximum_filter(smooth, footprint=_ellipsoid(radius),
                                                       mode="nearest"))
     markers, n = cc3d.connected_components(peaks, return_N=True, connectivity=26)
     pieces = watershed(-smooth, markers, mask=inside, connectivity=3).astype(np.uint32)

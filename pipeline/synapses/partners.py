@@ -43,12 +43,8 @@ def assign(cand: dict, direction: np.ndarray, svs: np.ndarray, bodies,
     """Synapses of one ``detect.candidates`` entry: dicts with pre_sv, post_sv, pre and
     post points (voxels of the frame of ``svs`` and ``direction``, (3, Z, Y, X) voxels),
     confidence (peak probability) and size (voxels). ``bodies`` is a ``BodyLookup``."""
-    at = np.nonzero(cand["prob"] > 0)
-    w = cand["prob"][at]
-    vox = np.stack(at, 1) + np.array([s.start for s in cand["box"]])
+    vox, w, post_sv, post_body = _under(cand, svs, bodies)
     shape = np.array(svs.shape)
-    post_sv = svs[tuple(vox.T)].astype(np.uint64)
-    post_body = bodies(post_sv)
     step = np.stack([direction[c][tuple(vox.T)] for c in range(3)], 1)
     pre_sv = np.zeros(len(vox), np.uint64)
     pre_at = np.zeros_like(vox)
@@ -80,12 +76,22 @@ def assign(cand: dict, direction: np.ndarray, svs: np.ndarray, bodies,
             out.append({"pre_sv": int(pre_sv[near]), "post_sv": int(post_sv[best]),
                         "pre": pre_at[near].astype(float), "post": vox[best].astype(float),
                         "confidence": float(w[best]), "size": int(len(mine))})
-    if not out:  # no partner found: one orphan candidate, for the proofreading list
-        k = int(np.argmax(w))
-        out.append({"pre_sv": 0, "post_sv": int(post_sv[k]),
-                    "pre": np.asarray(cand["pre"], float), "post": vox[k].astype(float),
-                    "confidence": float(w[k]), "size": int(len(vox))})
-    return out
+    return out or [_orphan(cand, vox, w, post_sv)]
+
+
+def _under(cand: dict, svs: np.ndarray, bodies):
+    """A candidate's voxels (frame of ``svs``), their probabilities, supervoxels, bodies."""
+    at = np.nonzero(cand["prob"] > 0)
+    vox = np.stack(at, 1) + np.array([s.start for s in cand["box"]])
+    sv = svs[tuple(vox.T)].astype(np.uint64)
+    return vox, cand["prob"][at], sv, bodies(sv)
+
+
+def _orphan(cand: dict, vox: np.ndarray, w: np.ndarray, sv: np.ndarray) -> dict:
+    """No partner found: one synapse without a pre side, for the proofreading list."""
+    k = int(np.argmax(w))
+    return {"pre_sv": 0, "post_sv": int(sv[k]), "pre": np.asarray(cand["pre"], float),
+            "post": vox[k].astype(float), "confidence": float(w[k]), "size": int(len(vox))}
 
 
 def assign_by_mask(cand: dict, svs: np.ndarray, bodies, min_share: float = 0.15,
@@ -93,20 +99,14 @@ def assign_by_mask(cand: dict, svs: np.ndarray, bodies, min_share: float = 0.15,
     """Synapses of one candidate read from the mask alone: it covers the cleft and spills
     over to the partner, so the body under most of its probability is the post side and
     the next one the pre side (``min_votes`` voxels of it). Same dicts as ``assign``."""
-    at = np.nonzero(cand["prob"] > 0)
-    w = cand["prob"][at]
-    vox = np.stack(at, 1) + np.array([s.start for s in cand["box"]])
-    sv = svs[tuple(vox.T)].astype(np.uint64)
-    body = bodies(sv)
+    vox, w, sv, body = _under(cand, svs, bodies)
     ok = np.nonzero(body > 0)[0]
     ids, inv = np.unique(body[ok], return_inverse=True)
     inv = inv.reshape(-1)
     mass, count = np.bincount(inv, weights=w[ok]), np.bincount(inv)
     order = np.argsort(-mass)
     if len(order) < 2 or count[order[1]] < min_votes or mass[order[1]] < min_share * w.sum():
-        k = int(np.argmax(w))
-        return [{"pre_sv": 0, "post_sv": int(sv[k]), "pre": np.asarray(cand["pre"], float),
-                 "post": vox[k].astype(float), "confidence": float(w[k]), "size": len(vox)}]
+        return [_orphan(cand, vox, w, sv)]
     post = ok[inv == order[0]]
     pre = ok[inv == order[1]]
     best = post[int(np.argmax(w[post]))]
